@@ -1,0 +1,7 @@
+"""Normalization modules with the constructors, parameters, buffers and ``state_dict`` keys of
+their ``torch.nn`` namesakes, computed by :mod:`normres.functional`."""
+
+from .batchnorm import BatchNorm1d, BatchNorm2d
+from .normalization import GroupNorm, LayerNorm, RMSNorm
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm"]
