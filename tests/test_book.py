@@ -1,0 +1,25 @@
+"""The book builds from the stored outputs with warnings as errors, into a temporary folder."""
+
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_book_builds_without_warnings(tmp_path):
+    jb = pathlib.Path(sys.executable).parent / "jupyter-book"
+    result = subprocess.run(
+        [str(jb), "build", str(ROOT), "--path-output", str(tmp_path), "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, timeout=900,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-6000:]
+    html = tmp_path / "_build" / "html"
+    pages = {p.relative_to(html).as_posix() for p in html.rglob("*.html")}
+    for page in ("intro.html", "chapters/bibliography.html", "chapters/normalization/layer_norm.html"):
+        assert page in pages, f"{page} missing from the built book"
+    # citations resolve to entries of the bibliography page
+    layer_norm = (html / "chapters/normalization/layer_norm.html").read_text()
+    assert 'href="../bibliography.html#' in layer_norm
+    assert "Layer Normalization" in (html / "chapters/bibliography.html").read_text()
