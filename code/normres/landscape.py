@@ -42,8 +42,6 @@ import numpy as np
 import torch
 from torch import nn
 
-Direction = list  # list[torch.Tensor], one tensor per parameter of the model, in order
-
 
 def _check_model(model) -> list[torch.Tensor]:
     if not isinstance(model, nn.Module):

@@ -145,3 +145,120 @@ class ConvNet(_Network):
             Block(width, norm, activation, residual, layers_per_block, conv=True)
             for _ in range(num_blocks))
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+
+
+# --- Where the normalization sits in a residual block (residual-connections chapter) -----------
+
+PLACEMENTS = ("post-act", "pre-act", "post-norm")
+
+
+class PreActBlock(nn.Module):
+    r"""The pre-activation residual block of He et al. (2016, "Identity mappings"):
+    ``y = x + F(x)`` with ``F = layer_k . act . norm_k . ... . layer_1 . act . norm_1``.
+
+    Nothing follows the addition, so the skip path is an exact identity and
+    :math:`\partial y/\partial x = I + \partial F/\partial x`. ``layer`` is ``Linear(width, width)``;
+    input and output ``(N, width)``. ``body`` holds ``F``.
+    """
+
+    def __init__(self, width: int, norm: str | None = None, activation: str = "relu",
+                 n_layers: int = 2):
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+        layers: list[nn.Module] = []
+        for _ in range(n_layers):
+            layers += [make_norm(norm, width), _activation(activation), nn.Linear(width, width)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class PostNormBlock(nn.Module):
+    r"""The post-norm block of the original Transformer ("Post-LN"): ``y = norm(x + F(x))`` with
+    ``F = layer_k . act . ... . act . layer_1`` (biases on, no norm inside ``F``).
+
+    The normalization sits on the skip path itself, so
+    :math:`\partial y/\partial x = J_{\mathrm{norm}}\,(I + \partial F/\partial x)`. Input and
+    output ``(N, width)``. ``body`` holds ``F`` and ``norm`` the normalization (default layer norm).
+    """
+
+    def __init__(self, width: int, norm: str | None = "layer", activation: str = "relu",
+                 n_layers: int = 2):
+        super().__init__()
+        if n_layers < 1:
+            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+        layers: list[nn.Module] = []
+        for i in range(n_layers):
+            layers.append(nn.Linear(width, width))
+            if i < n_layers - 1:
+                layers.append(_activation(activation))
+        self.body = nn.Sequential(*layers)
+        self.norm = make_norm(norm, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x + self.body(x))
+
+
+class ResidualMLP(_Network):
+    """A residual MLP whose blocks place the normalization in one of three ways (``placement``):
+
+    - ``'post-act'`` (ResNet v1, He et al. 2016a): :class:`Block`, ``act(x + F(x))`` with ``F``
+      ending in a norm; stem ``Linear -> norm -> act``; head ``Linear``. Same modules, in the same
+      order, as ``MLP(..., residual=True)``, so one seed gives one network.
+    - ``'pre-act'`` (He et al. 2016b, and Pre-LN Transformers): :class:`PreActBlock`,
+      ``x + F(x)`` with ``F`` starting with norm and activation; stem ``Linear``; head
+      ``norm -> act -> Linear`` (the final normalization these networks need).
+    - ``'post-norm'`` (Post-LN Transformers): :class:`PostNormBlock`, ``norm(x + F(x))``; stem
+      ``Linear -> norm``; head ``Linear``.
+
+    Input ``(N, in_features)``, output logits ``(N, out_features)``.
+    """
+
+    def __init__(self, in_features: int, width: int, num_blocks: int, out_features: int,
+                 norm: str | None = None, activation: str = "relu", placement: str = "post-act",
+                 layers_per_block: int = 2):
+        super().__init__()
+        if placement not in PLACEMENTS:
+            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
+        if num_blocks < 0:
+            raise ValueError(f"num_blocks must be >= 0, got {num_blocks}")
+        self.placement = placement
+        if placement == "post-act":
+            self.stem = nn.Sequential(nn.Linear(in_features, width, bias=norm is None),
+                                      make_norm(norm, width), _activation(activation))
+            blocks = (Block(width, norm, activation, True, layers_per_block) for _ in range(num_blocks))
+            self.blocks = nn.ModuleList(blocks)
+            self.head = nn.Linear(width, out_features)
+        elif placement == "pre-act":
+            self.stem = nn.Linear(in_features, width)
+            self.blocks = nn.ModuleList(
+                PreActBlock(width, norm, activation, layers_per_block) for _ in range(num_blocks))
+            self.head = nn.Sequential(make_norm(norm, width), _activation(activation),
+                                      nn.Linear(width, out_features))
+        else:
+            self.stem = nn.Sequential(nn.Linear(in_features, width), make_norm(norm, width))
+            self.blocks = nn.ModuleList(
+                PostNormBlock(width, norm, activation, layers_per_block) for _ in range(num_blocks))
+            self.head = nn.Linear(width, out_features)
+
+
+def init_weights_(model: nn.Module, std: float | None = None) -> nn.Module:
+    r"""Re-initialize every ``Linear`` and ``Conv2d`` of ``model`` in place and return ``model``.
+
+    Weights are drawn from :math:`\mathcal N(0, \sigma^2)` with :math:`\sigma` = ``std`` if given,
+    else He et al.'s :math:`\sigma = \sqrt{2/\text{fan\_in}}` (which keeps the scale of ReLU
+    activations constant with depth); biases are set to zero. Normalization layers are untouched.
+    """
+    if std is not None and (isinstance(std, bool) or not isinstance(std, (int, float)) or std <= 0):
+        raise ValueError(f"std must be a positive float or None, got {std!r}")
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            if std is None:
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            else:
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model

@@ -137,3 +137,97 @@ def train(model: nn.Module, train_data: tuple[torch.Tensor, torch.Tensor], *, ep
                 return history
         record_epoch()
     return history
+
+
+def batch_size_sweep(build, train_data: tuple[torch.Tensor, torch.Tensor], *, batch_sizes, seeds,
+                     epochs: int, lr: float, base_batch_size: int = 32, scale_lr: bool = True,
+                     val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+                     **train_kwargs) -> dict[int, list[tuple[nn.Module, History]]]:
+    r"""Train a fresh model for every batch size and seed, as in Wu and He's batch-size study.
+
+    For batch size :math:`b` and seed :math:`s`: ``torch.manual_seed(s)``, ``model = build()``, then
+    :func:`train` for ``epochs`` epochs (the same number for every :math:`b`) with the learning rate
+    scaled linearly, :math:`\mathrm{lr}\cdot b/\mathrm{base\_batch\_size}` (or ``lr`` unchanged
+    when ``scale_lr=False``, e.g. for Adam), and shuffling seeded by :math:`s`. Further keyword
+    arguments go to :func:`train`.
+
+    Returns ``{b: [(trained model, History) for each seed, in order]}``.
+    """
+    if isinstance(build, nn.Module) or not callable(build):
+        raise TypeError("build must be a function returning a fresh model (one per run), "
+                        f"got {type(build).__name__}")
+    batch_sizes, seeds = list(batch_sizes), list(seeds)
+    if not batch_sizes or not seeds:
+        raise ValueError("batch_sizes and seeds must each hold at least one value")
+    if not isinstance(base_batch_size, int) or base_batch_size <= 0:
+        raise ValueError(f"base_batch_size must be a positive int, got {base_batch_size!r}")
+    results: dict[int, list[tuple[nn.Module, History]]] = {}
+    for b in batch_sizes:
+        if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
+            raise ValueError(f"batch_sizes must hold positive ints, got {b!r}")
+        results[b] = []
+        for s in seeds:
+            torch.manual_seed(s)
+            model = build()
+            history = train(model, train_data, epochs=epochs, batch_size=b,
+                            lr=lr * b / base_batch_size if scale_lr else lr, val_data=val_data, seed=s,
+                            **train_kwargs)
+            results[b].append((model, history))
+    return results
+
+
+def steps_to_target(values, target: float, steps) -> float:
+    """The first entry of ``steps`` at which ``values`` reaches ``target`` (``values[i] >= target``),
+    or ``inf`` if it never does.
+
+    ``values`` and ``steps`` are equally long sequences, e.g. a :class:`History`'s ``val_acc`` and
+    the step count after each epoch, ``[(i + 1) * steps_per_epoch for i in range(epochs)]``.
+    """
+    values, steps = list(values), list(steps)
+    if len(values) != len(steps):
+        raise ValueError(f"values and steps must be equally long, got {len(values)} and {len(steps)}")
+    for v, s in zip(values, steps):
+        if v >= target:
+            return float(s)
+    return float("inf")
+
+
+def lr_sweep(build, train_data: tuple[torch.Tensor, torch.Tensor], *, lrs, seeds, epochs: int,
+             batch_size: int, val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+             make_probes=None, **train_kwargs) -> dict[float, list[History]]:
+    """Train a fresh model for every learning rate and seed: the learning-rate tolerance experiment.
+
+    For learning rate ``lr`` and seed ``s``: ``torch.manual_seed(s)``, ``model = build()``, then
+    :func:`train` with shuffling seeded by ``s``. If ``make_probes`` is given,
+    ``make_probes(lr, s, model)`` returns a (possibly empty) list of ``on_step(step, model, loss)``
+    callables; each is called once with ``step=0`` before training (to record the initial state)
+    and then after every optimizer step. Further keyword arguments go to :func:`train`.
+
+    Returns ``{lr: [History for each seed, in order]}``.
+    """
+    if not callable(build):
+        raise TypeError(f"build must be a callable returning a model, got {type(build).__name__}")
+    lrs, seeds = list(lrs), list(seeds)
+    if not lrs or not seeds:
+        raise ValueError("lrs and seeds must each hold at least one value")
+    for lr in lrs:
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:
+            raise ValueError(f"lrs must hold positive numbers, got {lr!r}")
+    results: dict[float, list[History]] = {}
+    for lr in lrs:
+        results[lr] = []
+        for s in seeds:
+            torch.manual_seed(s)
+            model = build()
+            probes = list(make_probes(lr, s, model)) if make_probes is not None else []
+            for probe in probes:
+                probe(0, model, float("nan"))
+
+            def on_step(step, model, loss, probes=probes):
+                for probe in probes:
+                    probe(step, model, loss)
+
+            results[lr].append(train(model, train_data, epochs=epochs, batch_size=batch_size, lr=lr,
+                                     val_data=val_data, seed=s, on_step=on_step if probes else None,
+                                     **train_kwargs))
+    return results

@@ -1,0 +1,52 @@
+"""normres.train.batch_size_sweep: one fresh model per (batch size, seed), linear lr scaling."""
+
+import pytest
+import torch
+from torch import nn
+
+from normres.models import MLP
+from normres.train import batch_size_sweep, train
+
+
+def _data():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 5, generator=g)
+    y = (X[:, 0] > 0).long()
+    return X, y
+
+
+def test_sweep_equals_separate_train_calls_with_scaled_lr():
+    X, y = _data()
+    build = lambda: MLP(5, 8, 0, 2, norm="batch")  # noqa: E731
+    runs = batch_size_sweep(build, (X, y), batch_sizes=[16, 4], seeds=[3, 4], epochs=2, lr=0.2,
+                            base_batch_size=16, val_data=(X, y))
+    assert list(runs) == [16, 4] and [len(v) for v in runs.values()] == [2, 2]
+    # the run for batch size 4 and seed 4 is exactly train() with lr 0.2 * 4/16 after manual_seed(4)
+    torch.manual_seed(4)
+    model = build()
+    ref = train(model, (X, y), epochs=2, batch_size=4, lr=0.05, val_data=(X, y), seed=4)
+    swept_model, hist = runs[4][1]
+    assert hist.step_loss == ref.step_loss and hist.val_acc == ref.val_acc
+    assert len(hist.step_loss) == 2 * 64 // 4
+    for p, q in zip(swept_model.parameters(), model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_sweep_without_scaling_keeps_lr():
+    X, y = _data()
+    build = lambda: MLP(5, 8, 0, 2)  # noqa: E731
+    runs = batch_size_sweep(build, (X, y), batch_sizes=[8], seeds=[1], epochs=1, lr=0.1,
+                            scale_lr=False, optimizer="adam")
+    torch.manual_seed(1)
+    ref = train(build(), (X, y), epochs=1, batch_size=8, lr=0.1, seed=1, optimizer="adam")
+    assert runs[8][0][1].step_loss == ref.step_loss
+
+
+def test_sweep_rejects_bad_arguments():
+    X, y = _data()
+    with pytest.raises(TypeError, match="build"):
+        batch_size_sweep(nn.Linear(5, 2), (X, y), batch_sizes=[4], seeds=[0], epochs=1, lr=0.1)
+    with pytest.raises(ValueError, match="batch_sizes"):
+        batch_size_sweep(lambda: nn.Linear(5, 2), (X, y), batch_sizes=[0], seeds=[0], epochs=1, lr=0.1)
+    with pytest.raises(ValueError, match="seeds"):
+        batch_size_sweep(lambda: nn.Linear(5, 2), (X, y), batch_sizes=[4], seeds=[], epochs=1, lr=0.1)
