@@ -26,6 +26,13 @@ def test_seed_everything_makes_draws_repeat(monkeypatch):
     assert not torch.equal(torch.rand(3), a[0])
 
 
+def test_seed_everything_uses_one_thread(monkeypatch):
+    monkeypatch.delenv("NORMRES_SEED", raising=False)
+    torch.set_num_threads(2)
+    normres.seed_everything(0)
+    assert torch.get_num_threads() == 1
+
+
 def test_environment_overrides_the_seed(monkeypatch):
     monkeypatch.setenv("NORMRES_SEED", "7")
     assert normres.seed_everything(0) == 7

@@ -16,6 +16,8 @@ Submodules:
 
 from . import functional, nn
 from .seeding import current_seed, seed_everything, seeds
+from . import data, models, probes, train  # noqa: E402  (after the layers they build on)
 
-__all__ = ["functional", "nn", "seed_everything", "current_seed", "seeds"]
+__all__ = ["functional", "nn", "data", "models", "probes", "train",
+           "seed_everything", "current_seed", "seeds"]
 __version__ = "0.1.0"
