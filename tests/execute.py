@@ -44,6 +44,25 @@ def run(path: pathlib.Path, seed: str | None = None) -> tuple[nbformat.NotebookN
     return nb, elapsed
 
 
+def merge_streams(nb: nbformat.NotebookNode) -> None:
+    """Join consecutive stdout (or stderr) chunks of a cell into one output.
+
+    How the kernel splits a cell's printing into messages depends on timing, so without this a
+    re-run would change the stored JSON although the text is the same.
+    """
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for out in cell.outputs:
+            if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                    and merged[-1].name == out.name):
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        cell.outputs = merged
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check-seeds", nargs="+", metavar="SEED", default=None,
@@ -61,6 +80,7 @@ def main(argv: list[str]) -> int:
                 print(f"FAIL {label}\n{err}", flush=True)
                 continue
             if seed is None:
+                merge_streams(nb)
                 nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                              "language": "python"}
                 nbformat.write(nb, path)

@@ -11,7 +11,12 @@ Submodules:
 - :mod:`normres.models`: plain and residual MLPs and small conv nets with a choice of normalization.
 - :mod:`normres.train`: a small deterministic training loop returning a history.
 - :mod:`normres.probes`: hooks recording activations and per-layer gradient norms.
-- :mod:`normres.plotting`: the book's figure style.
+- :mod:`normres.plotting`: the book's figure style and the shared-statistics drawings.
+- :mod:`normres.conditioning`: gradient descent on least squares, condition numbers (why normalize).
+- :mod:`normres.smoothness`: how the loss and gradient change along the gradient direction.
+- :mod:`normres.sequences`: padded token batches, masks and masked batch norm.
+- :mod:`normres.residual_probes`: gradient and response probes for plain versus residual networks.
+- :mod:`normres.landscape`: filter-normalized directions and loss slices.
 """
 
 from . import functional, nn
