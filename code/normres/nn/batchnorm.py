@@ -16,6 +16,7 @@ from torch import nn
 
 from .. import _checks
 from .. import functional as F
+from ._affine import register_affine, reset_affine
 
 
 class _BatchNorm(nn.Module):
@@ -35,15 +36,7 @@ class _BatchNorm(nn.Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_features, **factory))
-            if bias:
-                self.bias = nn.Parameter(torch.zeros(num_features, **factory))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, num_features, affine, bias, factory)
         if track_running_stats:
             self.register_buffer("running_mean", torch.zeros(num_features, **factory))
             self.register_buffer("running_var", torch.ones(num_features, **factory))
@@ -63,10 +56,7 @@ class _BatchNorm(nn.Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics and set gamma to 1 and beta to 0."""
         self.reset_running_stats()
-        if self.affine:
-            nn.init.ones_(self.weight)
-            if self.bias is not None:
-                nn.init.zeros_(self.bias)
+        reset_affine(self)
 
     def _check_input_dim(self, input):
         _checks.check_tensor(input, "input")

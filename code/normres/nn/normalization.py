@@ -11,6 +11,7 @@ from torch import nn
 
 from .. import _checks
 from .. import functional as F
+from ._affine import register_affine, reset_affine
 
 
 class LayerNorm(nn.Module):
@@ -29,22 +30,11 @@ class LayerNorm(nn.Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         factory = {"device": device, "dtype": dtype}
-        if elementwise_affine:
-            self.weight = nn.Parameter(torch.ones(self.normalized_shape, **factory))
-            if bias:
-                self.bias = nn.Parameter(torch.zeros(self.normalized_shape, **factory))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, self.normalized_shape, elementwise_affine, bias, factory)
 
     def reset_parameters(self) -> None:
         """Set gamma to 1 and beta to 0."""
-        if self.weight is not None:
-            nn.init.ones_(self.weight)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+        reset_affine(self)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -77,22 +67,11 @@ class GroupNorm(nn.Module):
         self.eps = eps
         self.affine = affine
         factory = {"device": device, "dtype": dtype}
-        if affine:
-            self.weight = nn.Parameter(torch.ones(num_channels, **factory))
-            if bias:
-                self.bias = nn.Parameter(torch.zeros(num_channels, **factory))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, num_channels, affine, bias, factory)
 
     def reset_parameters(self) -> None:
         """Set gamma to 1 and beta to 0."""
-        if self.affine:
-            nn.init.ones_(self.weight)
-            if self.bias is not None:
-                nn.init.zeros_(self.bias)
+        reset_affine(self)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         _checks.check_tensor(input, "input")
