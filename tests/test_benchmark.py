@@ -1,0 +1,45 @@
+"""normres.benchmark: call counts and argument checks (no test here depends on how fast anything is)."""
+
+import pytest
+
+from normres.benchmark import best_time, compare
+
+
+class Counter:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+
+
+def test_best_time_calls_warmup_plus_repeats_and_returns_seconds():
+    fn = Counter()
+    t = best_time(fn, warmup=2, repeats=5)
+    assert fn.calls == 7
+    assert isinstance(t, float) and t >= 0
+
+
+def test_compare_interleaves_rounds_and_keeps_order():
+    a, b = Counter(), Counter()
+    result = compare({"a": a, "b": b}, rounds=3, warmup=1, repeats=2)
+    assert list(result) == ["a", "b"]
+    assert a.calls == b.calls == 3 * (1 + 2)
+    assert all(v >= 0 for v in result.values())
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"repeats": 0}, "repeats"), ({"warmup": -1}, "warmup"), ({"repeats": 2.5}, "repeats"),
+])
+def test_best_time_rejects_bad_counts(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        best_time(Counter(), **kwargs)
+
+
+def test_bad_functions_are_named():
+    with pytest.raises(TypeError, match="fn must be callable"):
+        best_time(42)
+    with pytest.raises(ValueError, match="fns"):
+        compare({})
+    with pytest.raises(ValueError, match="rounds"):
+        compare({"a": Counter()}, rounds=0)
