@@ -1,8 +1,10 @@
-"""normres.benchmark: call counts and argument checks (no test here depends on how fast anything is)."""
+"""normres.benchmark: operator records, call counts and argument checks (no test here depends on
+how fast anything is)."""
 
 import pytest
+import torch
 
-from normres.benchmark import best_time, compare
+from normres.benchmark import RecordOps, best_time, compare
 
 
 class Counter:
@@ -43,3 +45,20 @@ def test_bad_functions_are_named():
         compare({})
     with pytest.raises(ValueError, match="rounds"):
         compare({"a": Counter()}, rounds=0)
+
+
+def test_record_ops_lists_operators_and_result_sizes():
+    x = torch.randn(4, 8)
+    with RecordOps() as rec:
+        y = (x * 2).sum(dim=1)
+    assert [name for name, _ in rec.ops] == ["mul", "sum"]
+    assert [numel for _, numel in rec.ops] == [32, 4]
+    assert torch.equal(y, (x * 2).sum(dim=1))       # the recorded call still computes
+
+
+def test_record_ops_sees_layer_norm_as_one_kernel():
+    x = torch.randn(2, 3, 5)
+    with torch.no_grad(), RecordOps() as rec:
+        torch.nn.functional.layer_norm(x, (5,))
+    assert [name for name, _ in rec.ops] == ["native_layer_norm"]
+    assert rec.ops[0][1] == x.numel()

@@ -269,3 +269,20 @@ def test_roughness_rejects_bad_input():
         LS.roughness(np.zeros(1))
     with pytest.raises(ValueError, match="losses"):
         LS.roughness([0.0, np.inf, 1.0])
+
+
+def test_climb_is_the_rise_above_the_centre():
+    alphas = np.linspace(-1, 1, 5)
+    f = np.array([[5.0, 2.0, 1.0, 3.0, 9.0], [1.0, 1.0, 0.5, 1.0, 2.0]])
+    rise = LS.climb(f, alphas)
+    assert np.allclose(rise, [[4, 1, 0, 2, 8], [0.5, 0.5, 0, 0.5, 1.5]])
+    assert np.allclose(LS.climb(torch.tensor(f[0]), alphas), rise[0])   # one slice, a tensor
+
+
+def test_climb_rejects_bad_input():
+    with pytest.raises(ValueError, match="alphas must contain 0"):
+        LS.climb(np.ones(4), np.linspace(-1, 1, 4))                     # even count: no 0
+    with pytest.raises(ValueError, match="losses must have shape"):
+        LS.climb(np.ones(5), np.linspace(-1, 1, 7))
+    with pytest.raises(ValueError, match="losses must have shape"):
+        LS.climb(np.ones((2, 2, 5)), np.linspace(-1, 1, 5))

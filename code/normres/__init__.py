@@ -17,7 +17,7 @@ Submodules:
 - :mod:`normres.sequences`: padded token batches, masks and masked batch norm.
 - :mod:`normres.residual_probes`: gradient and response probes for plain versus residual networks.
 - :mod:`normres.landscape`: filter-normalized directions and loss slices.
-- :mod:`normres.benchmark`: best-of-n wall-clock timing, for speeds the book reports (never asserts).
+- :mod:`normres.benchmark`: the operators a call runs; best-of-n timing (reported, never asserted).
 """
 
 from . import functional, nn

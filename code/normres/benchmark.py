@@ -1,6 +1,8 @@
-"""Wall-clock timing for the few places where the book reports a speed (never asserts one).
+"""What a function costs: the operators it runs, and wall-clock time where the book reports a speed.
 
-A single timing on a shared laptop is mostly noise: the scheduler, other programs and the memory
+:class:`RecordOps` lists the low-level ``aten`` operators a call executes, with the size of each
+result; unlike a time, that list is the same on every machine, so claims can rest on it. A single
+timing on a shared laptop is mostly noise: the scheduler, other programs and the memory
 allocator all add to it, and only ever upwards. The fastest of several runs is the measurement
 least disturbed by them, so that is what :func:`best_time` returns; :func:`compare` interleaves
 the candidates round by round so that a burst of background load hits all of them alike.
@@ -13,6 +15,29 @@ import time
 from typing import Callable
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from . import _checks
+
+
+class RecordOps(TorchDispatchMode):
+    """Record every ``aten`` operator run inside ``with RecordOps() as rec:``.
+
+    ``rec.ops`` is a list of ``(name, numel)``: the operator's name (``"native_layer_norm"``,
+    ``"mul"``, ...) and the number of elements of its largest tensor result (0 if it returns no
+    tensor). A result with as many elements as the input is a full pass that writes memory.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.ops: list[tuple[str, int]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        results = out if isinstance(out, (tuple, list)) else (out,)
+        numel = max((t.numel() for t in results if isinstance(t, torch.Tensor)), default=0)
+        self.ops.append((func.overloadpacket.__name__, numel))
+        return out
 
 
 def best_time(fn: Callable[[], object], warmup: int = 3, repeats: int = 20) -> float:
@@ -20,9 +45,9 @@ def best_time(fn: Callable[[], object], warmup: int = 3, repeats: int = 20) -> f
 
     Runs under ``torch.no_grad()``: the book times forward passes only.
     """
-    for name, value, least in (("warmup", warmup, 0), ("repeats", repeats, 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
+    _checks.check_positive_int(repeats, "repeats")
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     with torch.no_grad():
@@ -44,8 +69,7 @@ def compare(fns: dict[str, Callable[[], object]], rounds: int = 5, warmup: int =
     """
     if not fns:
         raise ValueError("fns must name at least one function to time")
-    if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
-        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+    _checks.check_positive_int(rounds, "rounds")
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():

@@ -31,6 +31,7 @@ Functions:
 - :func:`random_direction` draws a Gaussian direction and filter-normalizes it.
 - :func:`loss_along` evaluates the loss on a 1-D line or a 2-D grid, in eval mode, restoring the
   model's parameters (bit for bit) and training flag afterwards.
+- :func:`climb` is how far the loss along 1-D slices rises above its value at the centre.
 - :func:`roughness` scores how far a 1-D or 2-D loss slice is from having a single valley.
 """
 
@@ -190,6 +191,26 @@ def loss_along(model: nn.Module, directions, alphas, data, loss_fn=None) -> np.n
             p.copy_(p0)
         model.train(was_training)
     return out
+
+
+def climb(losses, alphas) -> np.ndarray:
+    r"""The rise of the loss above the trained point along 1-D slices: :math:`f(\alpha) - f(0)`.
+
+    ``losses`` has shape ``(n,)`` for one slice or ``(k, n)`` for ``k`` slices, sampled at the
+    ``n`` steps ``alphas``, which must include :math:`\alpha = 0`. Returns an array of the same
+    shape; its maximum is how far a slice climbs, and its values at :math:`\pm a` say how narrow
+    the valley floor is.
+    """
+    f = np.asarray(losses.detach().cpu().numpy() if isinstance(losses, torch.Tensor) else losses,
+                   dtype=np.float64)
+    a = np.asarray(alphas, dtype=np.float64)
+    if a.ndim != 1 or f.ndim not in (1, 2) or f.shape[-1] != a.size:
+        raise ValueError(f"losses must have shape (n,) or (k, n) with n = len(alphas), got losses "
+                         f"of shape {f.shape} and alphas of shape {a.shape}")
+    centre = np.flatnonzero(np.abs(a) < 1e-12)
+    if centre.size != 1:
+        raise ValueError("alphas must contain 0 (the trained point) exactly once")
+    return f - f[..., centre]
 
 
 def roughness(losses) -> float:

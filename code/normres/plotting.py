@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib import ticker
 
 # Okabe-Ito: distinguishable with the common forms of color blindness.
 COLORS = {
@@ -41,6 +42,20 @@ def use_style() -> None:
         "legend.frameon": False,
         "axes.prop_cycle": mpl.cycler(color=list(COLORS.values())[1:] + ["#56B4E9", "#F0E442"]),
     })
+
+
+def label_log_axis(axis, subs: Sequence[float] = (1, 2, 5)) -> None:
+    """Put plain-number labels (2, 5, 10, 20, ...) on a log-scale ``axis`` (``ax.xaxis``/``ax.yaxis``).
+
+    Major ticks go at ``subs`` times each power of ten and read like ``%g``; minor tick labels are
+    removed. Matplotlib's default labels only the powers of ten, which leaves an axis spanning less
+    than a decade with one label or none.
+    """
+    if not isinstance(axis, mpl.axis.Axis):
+        raise TypeError(f"axis must be a matplotlib Axis such as ax.yaxis, got {type(axis).__name__}")
+    axis.set_major_locator(ticker.LogLocator(base=10, subs=tuple(subs)))
+    axis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    axis.set_minor_formatter(ticker.NullFormatter())
 
 
 def shared_statistics_mask(shape: Sequence[int], reduce_axes: Sequence[int],
