@@ -7,15 +7,10 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def test_book_builds_without_warnings(tmp_path):
-    jb = pathlib.Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run(
-        [str(jb), "build", str(ROOT), "--path-output", str(tmp_path), "-W", "-n", "--keep-going"],
-        capture_output=True, text=True, timeout=900,
-    )
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-6000:]
-    html = tmp_path / "_build" / "html"
+def test_book_builds_without_warnings(book_build):
+    # book_build (tests/conftest.py) builds once per session; the browser tests reuse the build
+    assert book_build.returncode == 0, book_build.log[-6000:]
+    html = book_build.html
     pages = {p.relative_to(html).as_posix() for p in html.rglob("*.html")}
     for page in ("intro.html", "chapters/bibliography.html", "chapters/normalization/layer_norm.html"):
         assert page in pages, f"{page} missing from the built book"
