@@ -1,11 +1,11 @@
-"""normres.train.batch_size_sweep: one fresh model per (batch size, seed), linear lr scaling."""
+"""normres.bench.train.batch_size_sweep: one fresh model per (batch size, seed), linear lr scaling."""
 
 import pytest
 import torch
 from torch import nn
 
-from normres.models import MLP
-from normres.train import batch_size_sweep, train
+from normres.bench.models import MLP
+from normres.bench.train import batch_size_sweep, train
 
 
 def _data():

@@ -1,10 +1,10 @@
-"""normres.benchmark: operator records, call counts and argument checks (no test here depends on
+"""normres.probes.benchmark: operator records, call counts and argument checks (no test here depends on
 how fast anything is)."""
 
 import pytest
 import torch
 
-from normres.benchmark import RecordOps, best_time, compare
+from normres.probes.benchmark import RecordOps, best_time, compare
 
 
 class Counter:

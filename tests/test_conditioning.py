@@ -1,4 +1,4 @@
-"""normres.conditioning: the Hessian and its condition number, the step-size rules, gradient descent
+"""normres.probes.conditioning: the Hessian and its condition number, the step-size rules, gradient descent
 paths against the closed-form error recursion, and iterations to a tolerance against theory."""
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from normres import conditioning as C
+from normres.probes import conditioning as C
 
 
 def scaled_problem(scale=10.0, n=400, seed=0):

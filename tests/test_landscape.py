@@ -1,13 +1,13 @@
-"""Tests for normres.landscape: filter-normalized directions, loss slices and the roughness score."""
+"""Tests for normres.probes.landscape: filter-normalized directions, loss slices and the roughness score."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from normres import landscape as LS
-from normres import models
-from normres.train import evaluate
+from normres.probes import landscape as LS
+from normres.bench import models
+from normres.bench.train import evaluate
 
 
 def _mlp(norm="layer", residual=True, seed=0):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from normres import nn as N
-from normres.models import MLP
+from normres.bench.models import MLP
 
 
 def test_training_output_is_a_per_unit_affine_map_of_batch_norm(gen):

@@ -7,10 +7,10 @@ from torch import nn
 
 import normres
 from normres import nn as N
-from normres.data import load_digits
-from normres.models import MLP, Block, ConvNet, make_norm
-from normres.probes import input_gradient, record_outputs, weight_grad_norms, weight_layers
-from normres.train import evaluate, train
+from normres.bench.data import load_digits
+from normres.bench.models import MLP, Block, ConvNet, make_norm
+from normres.probes.activations import input_gradient, record_outputs, weight_grad_norms, weight_layers
+from normres.bench.train import evaluate, train
 
 
 # --- seeding -----------------------------------------------------------------------------------

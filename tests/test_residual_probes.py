@@ -1,4 +1,4 @@
-"""Tests for normres.residual_probes and the residual blocks appended to normres.models."""
+"""Tests for normres.probes.residual and the residual blocks appended to normres.bench.models."""
 
 import numpy as np
 import pytest
@@ -6,10 +6,10 @@ import torch
 from torch import nn
 from torch.autograd.functional import jacobian
 
-from normres import residual_probes as rp
-from normres.models import MLP, PostNormBlock, PreActBlock, ResidualMLP
-from normres.probes import weight_grad_norms
-from normres.train import evaluate
+from normres.probes import residual as rp
+from normres.bench.models import MLP, PostNormBlock, PreActBlock, ResidualMLP
+from normres.probes.activations import weight_grad_norms
+from normres.bench.train import evaluate
 
 
 def _data(n=64, d=6, classes=3, seed=0):
@@ -66,10 +66,10 @@ def test_residual_mlp_rejects_bad_arguments():
         ResidualMLP(6, 8, 2, 3, placement="middle")
     with pytest.raises(ValueError, match="num_blocks"):
         ResidualMLP(6, 8, -1, 3)
-    with pytest.raises(ValueError, match="n_layers"):
-        PreActBlock(4, n_layers=0)
-    with pytest.raises(ValueError, match="n_layers"):
-        PostNormBlock(4, n_layers=0)
+    with pytest.raises(ValueError, match="layers_per_block"):
+        PreActBlock(4, layers_per_block=0)
+    with pytest.raises(ValueError, match="layers_per_block"):
+        PostNormBlock(4, layers_per_block=0)
 
 
 # --- gradient profile -------------------------------------------------------------------------

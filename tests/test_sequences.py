@@ -1,11 +1,13 @@
-"""Padded token batches, masked batch norm and per-position batch norm (normres.sequences)."""
+"""Padded token batches, masked batch norm and per-position batch norm (normres.bench.sequences)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from normres.sequences import (PAD_ID, PerPositionBatchNorm, embedding_table, masked_batch_norm,
-                               pad_batch, random_lengths, random_sentences, sinusoidal_positions)
+from normres.bench.sequences import (PAD_ID, embedding_table, pad_batch, random_lengths,
+                                     random_sentences, sinusoidal_positions)
+from normres.functional import masked_batch_norm
+from normres.nn import MaskedBatchNorm1d, PerPositionBatchNorm
 
 
 def _batch(gen, lengths, pad_to=None, dim=6):
@@ -174,3 +176,38 @@ def test_per_position_rejects_wrong_features():
         PerPositionBatchNorm(3, max_len=4)(torch.randn(2, 4, 5))
     with pytest.raises(ValueError, match="max_len"):
         PerPositionBatchNorm(3, max_len=0)
+
+
+def test_masked_batch_norm_module_matches_functional_and_torch_names(gen):
+    x = torch.randn(3, 5, 4, generator=gen, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 1, 0, 0, 0]], dtype=torch.bool)
+    layer = MaskedBatchNorm1d(4).double()
+    with torch.no_grad():
+        layer.weight.uniform_(0.5, 1.5, generator=gen)
+        layer.bias.uniform_(-0.5, 0.5, generator=gen)
+    rm, rv = torch.zeros(4, dtype=torch.float64), torch.ones(4, dtype=torch.float64)
+    expected = masked_batch_norm(x, mask, rm, rv, layer.weight, layer.bias, training=True)
+    torch.testing.assert_close(layer(x, mask), expected)
+    torch.testing.assert_close(layer.running_mean, rm)
+    torch.testing.assert_close(layer.running_var, rv)
+    assert int(layer.num_batches_tracked) == 1
+    assert set(layer.state_dict()) == set(torch.nn.BatchNorm1d(4).state_dict())
+    layer.eval()
+    torch.testing.assert_close(layer(x, mask), masked_batch_norm(x, mask, rm, rv, layer.weight,
+                                                                 layer.bias, training=False))
+
+
+def test_masked_batch_norm_module_ignores_padding_content(gen):
+    x = torch.randn(2, 4, 3, generator=gen)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]], dtype=torch.bool)
+    y1 = MaskedBatchNorm1d(3)(x, mask)
+    x2 = x.clone()
+    x2[~mask] = 1e3
+    y2 = MaskedBatchNorm1d(3)(x2, mask)
+    torch.testing.assert_close(y1, y2)
+    assert torch.all(y1[~mask] == 0)
+
+
+def test_masked_batch_norm_module_rejects_bad_mask():
+    with pytest.raises(ValueError, match="mask must have shape"):
+        MaskedBatchNorm1d(3)(torch.randn(2, 4, 3), torch.ones(2, 5, dtype=torch.bool))

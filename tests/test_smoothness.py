@@ -1,4 +1,4 @@
-"""normres.smoothness.gradient_walk: losses and gradients along the gradient step against a
+"""normres.probes.smoothness.gradient_walk: losses and gradients along the gradient step against a
 hand computation, invariance of the model afterwards, identical noise at every point, bad input."""
 
 import copy
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from normres import nn as N
-from normres.smoothness import GradientWalk, gradient_walk
+from normres.probes.smoothness import GradientWalk, gradient_walk
 
 
 def quadratic_model():
@@ -79,9 +79,9 @@ def test_noise_is_the_same_at_every_point(gen):
 @pytest.mark.parametrize("args,err,match", [
     ((nn.Linear(3, 2), torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), []), ValueError, "step_sizes"),
     ((nn.Linear(3, 2), torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), [0.1, -1]), ValueError, "step_sizes"),
-    ((nn.Linear(3, 2), torch.zeros(4, 3), torch.zeros(5, dtype=torch.long), [0.1]), ValueError, "same number"),
+    ((nn.Linear(3, 2), torch.zeros(4, 3), torch.zeros(5, dtype=torch.long), [0.1]), ValueError, "one row per row of X"),
     (("model", torch.zeros(4, 3), torch.zeros(4, dtype=torch.long), [0.1]), TypeError, "model must be"),
-    ((nn.Linear(3, 2), [[0.0]], torch.zeros(4, dtype=torch.long), [0.1]), TypeError, "X and y"),
+    ((nn.Linear(3, 2), [[0.0]], torch.zeros(4, dtype=torch.long), [0.1]), TypeError, "X must be a torch.Tensor"),
 ])
 def test_bad_input_is_named(args, err, match):
     with pytest.raises(err, match=match):
@@ -89,8 +89,8 @@ def test_bad_input_is_named(args, err, match):
 
 
 def test_walk_recorder_records_every_k_steps_without_changing_training(gen):
-    from normres.smoothness import WalkRecorder
-    from normres.train import train
+    from normres.probes.smoothness import WalkRecorder
+    from normres.bench.train import train
     X = torch.randn(48, 4, generator=gen)
     y = (X[:, 0] > 0).long()
     states = []

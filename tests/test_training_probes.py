@@ -1,5 +1,5 @@
 """Plumbing appended for the batch-norm chapters: ActivationTracker, distribution_path_length and
-median_excursion (normres.probes), init_weights_ (normres.models), steps_to_target (normres.train)."""
+median_excursion (normres.probes.activations), init_weights_ (normres.bench.models), steps_to_target (normres.bench.train)."""
 
 import math
 
@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from normres import nn as N
-from normres.models import MLP, init_weights_
-from normres.probes import ActivationTracker, distribution_path_length, median_excursion
-from normres.train import steps_to_target, train
+from normres.bench.models import MLP, init_weights_
+from normres.probes.activations import ActivationTracker, distribution_path_length, median_excursion
+from normres.bench.train import steps_to_target, train
 
 
 def data(gen, n=64):
@@ -116,7 +116,7 @@ def test_steps_to_target():
 
 
 def test_lr_sweep_trains_fresh_models_and_calls_probes(gen):
-    from normres.train import lr_sweep
+    from normres.bench.train import lr_sweep
     X, y = data(gen)
     calls = []
 

@@ -7,6 +7,7 @@ three calls deeper.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -89,3 +90,65 @@ def check_positive_int(value, name: str) -> None:
     """Raise ValueError unless ``value`` is a positive int."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def check_nonnegative_int(value, name: str) -> None:
+    """Raise ValueError unless ``value`` is an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+
+
+def check_positive_number(value, name: str) -> None:
+    """Raise ValueError unless ``value`` is a positive real number (int or float, not bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def check_one_of(value, allowed, name: str) -> None:
+    """Raise ValueError unless ``value`` is one of ``allowed``."""
+    if value not in tuple(allowed):
+        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+
+
+def check_module(value, name: str = "model") -> None:
+    """Raise TypeError unless ``value`` is a ``torch.nn.Module``."""
+    if not isinstance(value, torch.nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+
+
+def check_generator(value, name: str = "generator") -> None:
+    """Raise TypeError unless ``value`` is a ``torch.Generator`` or None."""
+    if value is not None and not isinstance(value, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(value).__name__}")
+
+
+def check_data(X, y=None, *, labels: bool = True, x_name: str = "X", y_name: str = "y") -> None:
+    """Raise unless ``X`` is a floating tensor and ``y`` (if given) a 1-D int64 tensor of labels with
+    one entry per row of ``X`` (``labels=False``: any tensor with one row per row of ``X``)."""
+    check_tensor(X, x_name)
+    if y is None:
+        return
+    if not labels:
+        if not isinstance(y, torch.Tensor) or y.shape[:1] != X.shape[:1]:
+            raise ValueError(f"{y_name} must be a tensor with one row per row of {x_name} "
+                             f"({X.shape[0]}), got {type(y).__name__} "
+                             f"{tuple(y.shape) if isinstance(y, torch.Tensor) else ''}")
+        return
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.int64:
+        raise TypeError(f"{y_name} must be a torch.Tensor of int64 class labels")
+    if tuple(y.shape) != (X.shape[0],):
+        raise ValueError(f"{y_name} must have shape ({X.shape[0]},) to match {x_name}, got {tuple(y.shape)}")
+
+
+def to_numpy(value, name: str, dtype=None):
+    """``value`` (a tensor, array or nested sequence) as a NumPy array, detached from any graph.
+
+    The one place the package converts torch to NumPy, so every function accepts either.
+    """
+    import numpy as np
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        return np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a tensor or an array of numbers, got {type(value).__name__}") from err

@@ -18,7 +18,8 @@ op                  statistics shared by                          input shape
 ``rms_norm``        like layer norm, but no mean is subtracted    ``(*, *normalized_shape)``
 ==================  ===========================================  ==========================
 
-None of them calls torch's own normalization kernels; they are built from ``var_mean``, ``rsqrt``
+``masked_batch_norm`` (not in torch) is batch norm over the real tokens of a padded ``(B, T, D)``
+batch. None of them calls torch's own normalization kernels; they are built from ``var_mean``, ``rsqrt``
 and arithmetic, and the layer- and batch-norm gradients come from the hand-derived backward passes
 in :mod:`normres.backward`.
 """
@@ -207,3 +208,68 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     if weight is not None:
         y = y * weight
     return y
+
+
+def check_sequence_input(input, mask) -> None:
+    _checks.check_tensor(input, "input")
+    if input.dim() != 3:
+        raise ValueError(f"input must have shape (B, T, D), got {tuple(input.shape)}")
+    if mask is None:
+        return
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise TypeError("mask must be a bool tensor of shape (B, T)")
+    if tuple(mask.shape) != tuple(input.shape[:2]):
+        raise ValueError(f"mask must have shape {tuple(input.shape[:2])} (the input's B, T), "
+                         f"got {tuple(mask.shape)}")
+
+
+def masked_batch_norm(input, mask, running_mean=None, running_var=None, weight=None, bias=None,
+                      training=True, momentum=0.1, eps=1e-5):
+    r"""Batch norm over the real tokens of a padded batch; padding neither contributes nor receives.
+
+    Args:
+        input: ``(B, T, D)``.
+        mask: bool ``(B, T)``, True at real tokens.
+        running_mean, running_var: ``(D,)`` buffers or None; in training they are updated in place as
+            in :func:`normres.functional.batch_norm` (momentum weighs the new batch; the running
+            variance averages the *unbiased* variance over the :math:`n=\sum m` real tokens); in
+            evaluation they replace the batch statistics.
+        weight, bias: ``(D,)`` or None.
+        training: use the statistics of this batch's real tokens when True.
+
+    Returns:
+        ``(B, T, D)``: :math:`(x-\mu_d)/\sqrt{\sigma_d^2+\epsilon}\cdot\gamma_d+\beta_d` at real
+        tokens, with :math:`\mu_d, \sigma^2_d` the mean and biased variance over real tokens, and
+        exactly 0 at padding.
+    """
+    check_sequence_input(input, mask)
+    if mask is None:
+        raise TypeError("mask must be a bool tensor of shape (B, T), got None")
+    _checks.check_eps(eps)
+    _checks.check_momentum(momentum)
+    D = input.shape[2]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _checks.check_optional_tensor(t, name, (D,), input.dtype)
+    m = mask.unsqueeze(-1).to(input.dtype)
+    if training:
+        n = int(mask.sum())
+        if n <= 1:
+            raise ValueError(f"masked_batch_norm needs more than 1 real token when training, got {n}")
+        mean = (input * m).sum(dim=(0, 1)) / n
+        var = ((input - mean) ** 2 * m).sum(dim=(0, 1)) / n
+        with torch.no_grad():
+            if running_mean is not None:
+                running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
+            if running_var is not None:
+                running_var.mul_(1 - momentum).add_(var.detach() * (n / (n - 1)), alpha=momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("running_mean and running_var must be given when training=False")
+        mean, var = running_mean, running_var
+    y = (input - mean) * torch.rsqrt(var + eps)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y * m

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .. import _checks
 from .seeding import current_seed
 
 
@@ -62,8 +63,8 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float,
 def make_optimizer(model: nn.Module, optimizer: str, lr: float, momentum: float = 0.9,
                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """``'sgd'`` (with ``momentum``) or ``'adam'`` over all of ``model``'s parameters."""
-    if not isinstance(lr, (int, float)) or lr <= 0:
-        raise ValueError(f"lr must be a positive float, got {lr!r}")
+    _checks.check_positive_number(lr, "lr")
+    _checks.check_one_of(optimizer, ("sgd", "adam"), "optimizer")
     if optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     if optimizer == "adam":
@@ -90,10 +91,8 @@ def train(model: nn.Module, train_data: tuple[torch.Tensor, torch.Tensor], *, ep
             probes that watch training as it happens.
     """
     X, y = train_data
-    if not isinstance(epochs, int) or epochs <= 0:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    _checks.check_positive_int(epochs, "epochs")
+    _checks.check_positive_int(batch_size, "batch_size")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"train_data must hold as many inputs as labels, got {X.shape[0]} and {y.shape[0]}")
     if drop_last and batch_size > X.shape[0]:
@@ -159,12 +158,10 @@ def batch_size_sweep(build, train_data: tuple[torch.Tensor, torch.Tensor], *, ba
     batch_sizes, seeds = list(batch_sizes), list(seeds)
     if not batch_sizes or not seeds:
         raise ValueError("batch_sizes and seeds must each hold at least one value")
-    if not isinstance(base_batch_size, int) or base_batch_size <= 0:
-        raise ValueError(f"base_batch_size must be a positive int, got {base_batch_size!r}")
+    _checks.check_positive_int(base_batch_size, "base_batch_size")
     results: dict[int, list[tuple[nn.Module, History]]] = {}
     for b in batch_sizes:
-        if isinstance(b, bool) or not isinstance(b, int) or b <= 0:
-            raise ValueError(f"batch_sizes must hold positive ints, got {b!r}")
+        _checks.check_positive_int(b, "batch_sizes[i]")
         results[b] = []
         for s in seeds:
             torch.manual_seed(s)

@@ -22,25 +22,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .probes import record_outputs, weight_grad_norms
-from .train import evaluate
+from .. import _checks
+from .activations import record_outputs, weight_grad_norms
+from ..bench.train import evaluate
 
 
 def _check_blocks(model: nn.Module) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    _checks.check_module(model, "model")
     if not isinstance(getattr(model, "blocks", None), nn.ModuleList):
         raise ValueError("model must have a `blocks` nn.ModuleList (a normres.models network)")
-
-
-def _check_data(X, y=None) -> None:
-    if not isinstance(X, torch.Tensor) or not X.is_floating_point():
-        raise TypeError(f"X must be a floating-point torch.Tensor, got {type(X).__name__}")
-    if y is not None:
-        if not isinstance(y, torch.Tensor) or y.dtype != torch.long:
-            raise TypeError("y must be a torch.Tensor of int64 class labels")
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {tuple(y.shape)}")
 
 
 def gradient_profile(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
@@ -51,11 +41,19 @@ def gradient_profile(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> np.n
     :math:`\|\partial L / \partial W_\ell\|_F` for every ``Linear``/``Conv2d`` weight
     :math:`W_\ell`, from the input side to the output side: an array of shape
     ``(number of weight layers,)``. ``X``: ``(N, *)`` float, ``y``: ``(N,)`` int64.
-    Gradients left in ``.grad`` are cleared first and belong to this batch afterwards.
+    Gradients left in ``.grad`` are cleared first and belong to this batch afterwards. Buffers
+    (batch norm's running statistics and counters) are left as they were: measuring does not
+    change the model.
     """
-    _check_data(X, y)
-    loss = nn.functional.cross_entropy(model(X), y)
-    return np.array(weight_grad_norms(model, loss))
+    _checks.check_data(X, y)
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    try:
+        loss = nn.functional.cross_entropy(model(X), y)
+        return np.array(weight_grad_norms(model, loss))
+    finally:
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
 
 
 @torch.no_grad()
@@ -70,7 +68,7 @@ def response_std(model: nn.Module, X: torch.Tensor, modules=None) -> np.ndarray:
     units. Returns an array of shape ``(len(modules),)``.
     """
     _check_blocks(model)
-    _check_data(X)
+    _checks.check_data(X)
     if modules is None:
         modules = [block.body[-1] for block in model.blocks]
     was_training = model.training
@@ -104,7 +102,7 @@ def calibrate_batch_norm(model: nn.Module, X: torch.Tensor) -> nn.Module:
     computes on the whole batch ``X``, but no example influences another. Momenta and the
     training flag are restored; returns ``model``.
     """
-    _check_data(X)
+    _checks.check_data(X)
     norms = _batch_norms(model)
     momenta = [m.momentum for m in norms]
     was_training = model.training
@@ -140,7 +138,7 @@ def input_gradients_1d(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     grid) and the gradient of :math:`\sum_i f(x_i)` with respect to :math:`x_i` is
     :math:`f'(x_i)`. Returns a tensor of shape ``(N,)``; the training flag is restored.
     """
-    _check_data(x)
+    _checks.check_data(x)
     if not (x.dim() == 1 or (x.dim() == 2 and x.shape[1] == 1)):
         raise ValueError(f"x must have shape (N,) or (N, 1), got {tuple(x.shape)}")
     x = x.reshape(-1, 1).detach().clone().requires_grad_(True)
@@ -165,8 +163,7 @@ def lagged_correlation(g, lag: int = 1) -> float:
     :math:`a = g_{0..N-1-\text{lag}}`, :math:`b = g_{\text{lag}..N-1}`. ``g``: 1-D tensor or array
     of length ``N > lag + 1``. Returns a float in [-1, 1] (nan if a part is constant).
     """
-    g = torch.as_tensor(np.asarray(g, dtype=np.float64) if not isinstance(g, torch.Tensor) else g,
-                        dtype=torch.float64)
+    g = torch.as_tensor(_checks.to_numpy(g, "g", dtype=np.float64))
     if g.dim() != 1:
         raise ValueError(f"g must be one-dimensional, got shape {tuple(g.shape)}")
     if isinstance(lag, bool) or not isinstance(lag, int) or lag <= 0 or lag >= g.shape[0] - 1:
@@ -208,7 +205,7 @@ def lesion_accuracies(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> np.
     without block ``k`` (all other blocks kept).
     """
     _check_blocks(model)
-    _check_data(X, y)
+    _checks.check_data(X, y)
     accs = []
     for k in range(len(model.blocks)):
         with lesion(model, k):

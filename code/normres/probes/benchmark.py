@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from . import _checks
+from .. import _checks
 
 
 class RecordOps(TorchDispatchMode):
@@ -45,8 +45,7 @@ def best_time(fn: Callable[[], object], warmup: int = 3, repeats: int = 20) -> f
 
     Runs under ``torch.no_grad()``: the book times forward passes only.
     """
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
+    _checks.check_nonnegative_int(warmup, "warmup")
     _checks.check_positive_int(repeats, "repeats")
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")

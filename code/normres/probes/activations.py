@@ -10,6 +10,14 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from .. import _checks
+
+
+def _check_snapshots(acts) -> None:
+    _checks.check_tensor(acts, "acts")
+    if acts.dim() != 3 or acts.shape[0] < 2 or acts.shape[1] < 2:
+        raise ValueError(f"acts must have shape (T >= 2, N >= 2, units), got {tuple(acts.shape)}")
+
 
 @contextmanager
 def record_outputs(modules: dict[str, nn.Module]):
@@ -82,14 +90,10 @@ class ActivationTracker:
 
     def __init__(self, module: nn.Module, X: torch.Tensor, every: int = 10, mode: str = "eval",
                  units=None, eval_data: tuple[torch.Tensor, torch.Tensor] | None = None):
-        if not isinstance(module, nn.Module):
-            raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-        if not isinstance(X, torch.Tensor):
-            raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
-        if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
-            raise ValueError(f"every must be a positive int, got {every!r}")
-        if mode not in ("eval", "train"):
-            raise ValueError(f"mode must be 'eval' or 'train', got {mode!r}")
+        _checks.check_module(module, "module")
+        _checks.check_tensor(X, "X")
+        _checks.check_positive_int(every, "every")
+        _checks.check_one_of(mode, ("eval", "train"), "mode")
         self.module, self.X, self.every, self.mode = module, X, every, mode
         self.units = None if units is None else list(units)
         self.eval_data = eval_data
@@ -148,10 +152,7 @@ def distribution_path_length(acts: torch.Tensor) -> torch.Tensor:
     the mean by :math:`\delta` adds :math:`|\delta|` to the numerator; a change of spread adds its
     share too. Returns a tensor of shape ``(units,)``.
     """
-    if not isinstance(acts, torch.Tensor):
-        raise TypeError(f"acts must be a torch.Tensor, got {type(acts).__name__}")
-    if acts.dim() != 3 or acts.shape[0] < 2 or acts.shape[1] < 2:
-        raise ValueError(f"acts must have shape (T >= 2, N >= 2, units), got {tuple(acts.shape)}")
+    _check_snapshots(acts)
     a = acts.to(torch.float64).sort(dim=1).values
     w1 = (a[1:] - a[:-1]).abs().mean(dim=1).sum(dim=0)
     width = a.std(dim=1, correction=0).mean(dim=0)
@@ -171,10 +172,7 @@ def median_excursion(acts: torch.Tensor) -> torch.Tensor:
     the range of the median over training divided by the average width of the central 70% (the
     percentiles Ioffe and Szegedy plot in their Figure 1). Returns a tensor of shape ``(units,)``.
     """
-    if not isinstance(acts, torch.Tensor):
-        raise TypeError(f"acts must be a torch.Tensor, got {type(acts).__name__}")
-    if acts.dim() != 3 or acts.shape[0] < 2 or acts.shape[1] < 2:
-        raise ValueError(f"acts must have shape (T >= 2, N >= 2, units), got {tuple(acts.shape)}")
+    _check_snapshots(acts)
     q = torch.quantile(acts.to(torch.float64), torch.tensor([0.15, 0.5, 0.85], dtype=torch.float64), dim=1)
     median_range = q[1].max(dim=0).values - q[1].min(dim=0).values
     width = (q[2] - q[0]).mean(dim=0)

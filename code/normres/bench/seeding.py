@@ -14,6 +14,8 @@ import random
 import numpy as np
 import torch
 
+from .. import _checks
+
 _current_seed: int | None = None
 
 
@@ -55,7 +57,6 @@ def seeds(n: int) -> list[int]:
     They are ``base*1000 + 0 .. n-1`` with ``base`` the current seed, so two notebooks seeded alike
     get the same list and a different ``NORMRES_SEED`` gives a disjoint one.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    _checks.check_positive_int(n, "n")
     base = current_seed()
     return [base * 1000 + i for i in range(n)]

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .. import _checks
+
 __all__ = ["GradientWalk", "gradient_walk", "WalkRecorder"]
 
 
@@ -77,12 +79,8 @@ def gradient_walk(model: nn.Module, X: torch.Tensor, y: torch.Tensor, step_sizes
     Returns:
         A :class:`GradientWalk`.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError("X and y must be torch.Tensors")
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"X and y must hold the same number of examples, got {X.shape[0]} and {y.shape[0]}")
+    _checks.check_module(model, "model")
+    _checks.check_data(X, y, labels=False)
     steps = tuple(float(s) for s in step_sizes)
     if not steps or any(not s > 0 for s in steps):
         raise ValueError(f"step_sizes must be a non-empty sequence of positive floats, got {step_sizes!r}")
@@ -129,8 +127,7 @@ class WalkRecorder:
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, step_sizes: Sequence[float], every: int = 32,
                  loss_fn=nn.functional.cross_entropy):
-        if isinstance(every, bool) or not isinstance(every, int) or every <= 0:
-            raise ValueError(f"every must be a positive int, got {every!r}")
+        _checks.check_positive_int(every, "every")
         self.X, self.y, self.step_sizes, self.every, self.loss_fn = X, y, tuple(step_sizes), every, loss_fn
         self.steps: list[int] = []
         self.walks: list[GradientWalk] = []

@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from .. import _checks
+
 __all__ = [
     "hessian", "eigenvalues", "condition_number", "safe_step", "optimal_step", "loss",
     "solve", "gradient_descent", "iterations_to_tolerance",
@@ -46,11 +48,6 @@ def _as_targets(y, n: int) -> np.ndarray:
     if y.shape != (n,):
         raise ValueError(f"y must have shape ({n},) to match X, got shape {y.shape}")
     return y
-
-
-def _check_positive(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
 def hessian(X) -> np.ndarray:
@@ -121,9 +118,8 @@ def gradient_descent(X, y, lr: float, steps: int, w0=None) -> np.ndarray:
     (default zeros) and return the path, shape ``(steps + 1, d)``, starting point included."""
     X = _as_design(X)
     y = _as_targets(y, X.shape[0])
-    _check_positive(lr, "lr")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative int, got {steps!r}")
+    _checks.check_positive_number(lr, "lr")
+    _checks.check_nonnegative_int(steps, "steps")
     n, d = X.shape
     H = X.T @ X / n
     b = X.T @ y / n
@@ -142,7 +138,7 @@ def iterations_to_tolerance(X, y, lr: float, tol: float = 1e-6, w0=None,
     instance when ``lr`` is too large and the iterates diverge)."""
     X = _as_design(X)
     y = _as_targets(y, X.shape[0])
-    _check_positive(lr, "lr")
+    _checks.check_positive_number(lr, "lr")
     if not (isinstance(tol, (int, float)) and 0 < tol < 1):
         raise ValueError(f"tol must be a float in (0, 1), got {tol!r}")
     n, d = X.shape

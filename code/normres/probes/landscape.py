@@ -43,10 +43,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import _checks
+
 
 def _check_model(model) -> list[torch.Tensor]:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    _checks.check_module(model, "model")
     params = list(model.parameters())
     if not params:
         raise ValueError("model must have at least one parameter")
@@ -111,8 +112,7 @@ def random_direction(model: nn.Module, generator: torch.Generator | None = None,
     random state; ``None`` uses the global generator.
     """
     params = _check_model(model)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    _checks.check_generator(generator)
     direction = [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in params]
     return filter_normalize(direction, params) if normalize else direction
 
@@ -201,9 +201,8 @@ def climb(losses, alphas) -> np.ndarray:
     shape; its maximum is how far a slice climbs, and its values at :math:`\pm a` say how narrow
     the valley floor is.
     """
-    f = np.asarray(losses.detach().cpu().numpy() if isinstance(losses, torch.Tensor) else losses,
-                   dtype=np.float64)
-    a = np.asarray(alphas, dtype=np.float64)
+    f = _checks.to_numpy(losses, "losses", dtype=np.float64)
+    a = _checks.to_numpy(alphas, "alphas", dtype=np.float64)
     if a.ndim != 1 or f.ndim not in (1, 2) or f.shape[-1] != a.size:
         raise ValueError(f"losses must have shape (n,) or (k, n) with n = len(alphas), got losses "
                          f"of shape {f.shape} and alphas of shape {a.shape}")
@@ -232,8 +231,7 @@ def roughness(losses) -> float:
     each line is valley-shaped (e.g. convex), and :math:`R` is unchanged when the losses are
     multiplied by a positive number or shifted. A constant slice has :math:`R = 0`.
     """
-    f = np.asarray(losses.detach().cpu().numpy() if isinstance(losses, torch.Tensor) else losses,
-                   dtype=np.float64)
+    f = _checks.to_numpy(losses, "losses", dtype=np.float64)
     if f.ndim not in (1, 2):
         raise ValueError(f"losses must be a 1-D or 2-D array, got shape {f.shape}")
     if min(f.shape) < 2:

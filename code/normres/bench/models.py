@@ -3,7 +3,7 @@
 The same building block serves both families, so an experiment can remove the skip connection and
 change nothing else (He et al.'s plain-vs-residual comparison):
 
-- a **block** applies ``n_layers`` (default 2) layers ``Linear -> norm``, with the activation
+- a **block** applies ``layers_per_block`` (default 2) layers ``Linear -> norm``, with the activation
   between them, and then the activation after the (optional) addition:
   ``y = act(F(x) + x)`` for a residual block, ``y = act(F(x))`` for a plain one;
 - a **stem** maps the input to the network's width, ``act(norm(W x))``;
@@ -20,7 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import nn as nrnn
+from .. import _checks
+from .. import nn as nrnn
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 MLP_NORMS = (None, "batch", "layer", "group", "rms")
@@ -28,9 +29,35 @@ CONV_NORMS = (None, "batch", "group", "layer", "instance")
 
 
 def _activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    _checks.check_one_of(name, sorted(ACTIVATIONS), "activation")
     return ACTIVATIONS[name]()
+
+
+def _weight_layer(n_in: int, n_out: int, conv: bool, bias: bool) -> nn.Module:
+    """``Linear(n_in, n_out)`` or, with ``conv=True``, a 3x3 ``Conv2d`` that keeps the spatial size."""
+    if conv:
+        return nn.Conv2d(n_in, n_out, 3, padding=1, bias=bias)
+    return nn.Linear(n_in, n_out, bias=bias)
+
+
+def make_stem(in_features: int, width: int, norm: str | None, activation: str | None, *,
+              conv: bool = False, bias: bool | None = None) -> nn.Module:
+    """The stem every network here starts with: ``layer -> norm -> act``, mapping the input to the
+    network's width.
+
+    ``layer`` is ``Linear(in_features, width)`` or, with ``conv=True``, a 3x3 ``Conv2d``; its bias is
+    dropped when a norm follows (the norm's shift makes it redundant) unless ``bias`` says otherwise.
+    ``norm=None`` puts an ``Identity`` in the norm's place (so module indices do not depend on the
+    norm) and ``activation=None`` leaves out the activation; with neither, the stem is the bare
+    layer. Input ``(N, in_features)`` or ``(N, in_features, H, W)``; output width ``width``.
+    """
+    layer = _weight_layer(in_features, width, conv, norm is None if bias is None else bias)
+    if norm is None and activation is None:
+        return layer
+    parts = [layer, make_norm(norm, width, conv=conv)]
+    if activation is not None:
+        parts.append(_activation(activation))
+    return nn.Sequential(*parts)
 
 
 def make_norm(norm: str | None, num_features: int, conv: bool = False, num_groups: int = 4) -> nn.Module:
@@ -41,9 +68,7 @@ def make_norm(norm: str | None, num_features: int, conv: bool = False, num_group
     batch -> ``BatchNorm2d``, group -> ``GroupNorm(num_groups, C)``, layer -> ``GroupNorm(1, C)``,
     instance -> ``GroupNorm(C, C)``. ``None`` gives ``nn.Identity``.
     """
-    allowed = CONV_NORMS if conv else MLP_NORMS
-    if norm not in allowed:
-        raise ValueError(f"norm must be one of {allowed}, got {norm!r}")
+    _checks.check_one_of(norm, CONV_NORMS if conv else MLP_NORMS, "norm")
     if norm is None:
         return nn.Identity()
     if norm == "batch":
@@ -58,26 +83,22 @@ def make_norm(norm: str | None, num_features: int, conv: bool = False, num_group
 
 class Block(nn.Module):
     """``act(F(x) + x)`` (residual) or ``act(F(x))`` (plain), with
-    ``F = norm_k . layer_k . act . ... . act . norm_1 . layer_1`` over ``n_layers`` layers.
+    ``F = norm_k . layer_k . act . ... . act . norm_1 . layer_1`` over ``layers_per_block`` layers.
 
     ``layer`` is a ``Linear(width, width)`` or, with ``conv=True``, a 3x3 ``Conv2d`` that keeps the
     spatial size. Input and output shapes are equal: ``(N, width)`` or ``(N, width, H, W)``.
     """
 
     def __init__(self, width: int, norm: str | None = None, activation: str = "relu",
-                 residual: bool = True, n_layers: int = 2, conv: bool = False):
+                 residual: bool = False, layers_per_block: int = 2, conv: bool = False):
         super().__init__()
-        if n_layers < 1:
-            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+        _checks.check_positive_int(layers_per_block, "layers_per_block")
         self.residual = residual
         layers: list[nn.Module] = []
-        for i in range(n_layers):
-            if conv:
-                layers.append(nn.Conv2d(width, width, 3, padding=1, bias=norm is None))
-            else:
-                layers.append(nn.Linear(width, width, bias=norm is None))
+        for i in range(layers_per_block):
+            layers.append(_weight_layer(width, width, conv=conv, bias=norm is None))
             layers.append(make_norm(norm, width, conv=conv))
-            if i < n_layers - 1:
+            if i < layers_per_block - 1:
                 layers.append(_activation(activation))
         self.body = nn.Sequential(*layers)
         self.act = _activation(activation)
@@ -119,10 +140,8 @@ class MLP(_Network):
                  norm: str | None = None, activation: str = "relu", residual: bool = False,
                  layers_per_block: int = 2):
         super().__init__()
-        if num_blocks < 0:
-            raise ValueError(f"num_blocks must be >= 0, got {num_blocks}")
-        self.stem = nn.Sequential(nn.Linear(in_features, width, bias=norm is None),
-                                  make_norm(norm, width), _activation(activation))
+        _checks.check_nonnegative_int(num_blocks, "num_blocks")
+        self.stem = make_stem(in_features, width, norm, activation)
         self.blocks = nn.ModuleList(
             Block(width, norm, activation, residual, layers_per_block) for _ in range(num_blocks))
         self.head = nn.Linear(width, out_features)
@@ -137,10 +156,8 @@ class ConvNet(_Network):
                  norm: str | None = None, activation: str = "relu", residual: bool = False,
                  layers_per_block: int = 2):
         super().__init__()
-        if num_blocks < 0:
-            raise ValueError(f"num_blocks must be >= 0, got {num_blocks}")
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=norm is None),
-                                  make_norm(norm, width, conv=True), _activation(activation))
+        _checks.check_nonnegative_int(num_blocks, "num_blocks")
+        self.stem = make_stem(in_channels, width, norm, activation, conv=True)
         self.blocks = nn.ModuleList(
             Block(width, norm, activation, residual, layers_per_block, conv=True)
             for _ in range(num_blocks))
@@ -162,12 +179,11 @@ class PreActBlock(nn.Module):
     """
 
     def __init__(self, width: int, norm: str | None = None, activation: str = "relu",
-                 n_layers: int = 2):
+                 layers_per_block: int = 2):
         super().__init__()
-        if n_layers < 1:
-            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+        _checks.check_positive_int(layers_per_block, "layers_per_block")
         layers: list[nn.Module] = []
-        for _ in range(n_layers):
+        for _ in range(layers_per_block):
             layers += [make_norm(norm, width), _activation(activation), nn.Linear(width, width)]
         self.body = nn.Sequential(*layers)
 
@@ -181,18 +197,18 @@ class PostNormBlock(nn.Module):
 
     The normalization sits on the skip path itself, so
     :math:`\partial y/\partial x = J_{\mathrm{norm}}\,(I + \partial F/\partial x)`. Input and
-    output ``(N, width)``. ``body`` holds ``F`` and ``norm`` the normalization (default layer norm).
+    output ``(N, width)``. ``body`` holds ``F`` and ``norm`` the normalization (default none, as
+    everywhere in this module: pass ``norm="layer"`` for Post-LN).
     """
 
-    def __init__(self, width: int, norm: str | None = "layer", activation: str = "relu",
-                 n_layers: int = 2):
+    def __init__(self, width: int, norm: str | None = None, activation: str = "relu",
+                 layers_per_block: int = 2):
         super().__init__()
-        if n_layers < 1:
-            raise ValueError(f"n_layers must be at least 1, got {n_layers}")
+        _checks.check_positive_int(layers_per_block, "layers_per_block")
         layers: list[nn.Module] = []
-        for i in range(n_layers):
+        for i in range(layers_per_block):
             layers.append(nn.Linear(width, width))
-            if i < n_layers - 1:
+            if i < layers_per_block - 1:
                 layers.append(_activation(activation))
         self.body = nn.Sequential(*layers)
         self.norm = make_norm(norm, width)
@@ -220,25 +236,22 @@ class ResidualMLP(_Network):
                  norm: str | None = None, activation: str = "relu", placement: str = "post-act",
                  layers_per_block: int = 2):
         super().__init__()
-        if placement not in PLACEMENTS:
-            raise ValueError(f"placement must be one of {PLACEMENTS}, got {placement!r}")
-        if num_blocks < 0:
-            raise ValueError(f"num_blocks must be >= 0, got {num_blocks}")
+        _checks.check_one_of(placement, PLACEMENTS, "placement")
+        _checks.check_nonnegative_int(num_blocks, "num_blocks")
         self.placement = placement
         if placement == "post-act":
-            self.stem = nn.Sequential(nn.Linear(in_features, width, bias=norm is None),
-                                      make_norm(norm, width), _activation(activation))
+            self.stem = make_stem(in_features, width, norm, activation)
             blocks = (Block(width, norm, activation, True, layers_per_block) for _ in range(num_blocks))
             self.blocks = nn.ModuleList(blocks)
             self.head = nn.Linear(width, out_features)
         elif placement == "pre-act":
-            self.stem = nn.Linear(in_features, width)
+            self.stem = make_stem(in_features, width, None, None, bias=True)
             self.blocks = nn.ModuleList(
                 PreActBlock(width, norm, activation, layers_per_block) for _ in range(num_blocks))
             self.head = nn.Sequential(make_norm(norm, width), _activation(activation),
                                       nn.Linear(width, out_features))
         else:
-            self.stem = nn.Sequential(nn.Linear(in_features, width), make_norm(norm, width))
+            self.stem = make_stem(in_features, width, norm, None, bias=True)
             self.blocks = nn.ModuleList(
                 PostNormBlock(width, norm, activation, layers_per_block) for _ in range(num_blocks))
             self.head = nn.Linear(width, out_features)
@@ -251,8 +264,8 @@ def init_weights_(model: nn.Module, std: float | None = None) -> nn.Module:
     else He et al.'s :math:`\sigma = \sqrt{2/\text{fan\_in}}` (which keeps the scale of ReLU
     activations constant with depth); biases are set to zero. Normalization layers are untouched.
     """
-    if std is not None and (isinstance(std, bool) or not isinstance(std, (int, float)) or std <= 0):
-        raise ValueError(f"std must be a positive float or None, got {std!r}")
+    if std is not None:
+        _checks.check_positive_number(std, "std")
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             if std is None:

@@ -1,0 +1,92 @@
+r"""Experimental claims, stated once: the sentence, the measured value and the threshold.
+
+Every experimental ``assert`` in the book goes through :func:`claim`, so a failing claim says in
+words what stopped holding and by how much, and so the book can keep a ledger of how firmly each
+claim stands (``make test-seeds`` collects them over seeds)::
+
+    claim("batch_norm.large_lr", "Batch norm trains at lr 0.1 where the plain net fails",
+          value=acc_bn - acc_plain, op=">", threshold=0.2)
+
+A claim holds when ``value <op> threshold``. Its *margin* is how far the value is from the
+threshold, relative to the threshold's size:
+:math:`m = (v - t)/|t|` for ``>``/``>=`` and :math:`m = (t - v)/|t|` for ``<``/``<=`` (with
+:math:`|t|` replaced by 1 when :math:`t = 0`); a claim holds with margin :math:`m \ge 0`.
+
+When the environment variable ``NORMRES_CLAIMS_LOG`` names a file, every claim (held or not)
+is appended to it as one JSON line: key, sentence, value, op, threshold, margin, held, seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import re
+
+from .bench.seeding import current_seed
+
+__all__ = ["claim", "margin", "OPS"]
+
+OPS = {
+    ">": lambda v, t: v > t,
+    ">=": lambda v, t: v >= t,
+    "<": lambda v, t: v < t,
+    "<=": lambda v, t: v <= t,
+}
+_KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+
+
+def margin(value: float, op: str, threshold: float) -> float:
+    """The relative distance of ``value`` from ``threshold`` on the holding side (negative when
+    the claim fails); see the module docstring."""
+    scale = abs(threshold) if threshold != 0 else 1.0
+    return (value - threshold) / scale if op in (">", ">=") else (threshold - value) / scale
+
+
+def _as_float(x, name: str) -> float:
+    if hasattr(x, "item") and callable(x.item):   # a 0-d tensor or NumPy scalar
+        x = x.item()
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number (or a 0-d tensor), got {type(x).__name__}")
+    return float(x)
+
+
+def claim(key: str, sentence: str, value, op: str, threshold) -> float:
+    """Assert that ``value <op> threshold``; return the value.
+
+    Args:
+        key: a unique dotted name starting with the chapter, e.g. ``"layer_norm.batch_size"``.
+        sentence: the claim as the prose states it.
+        value: the measured number (float, int, or 0-d tensor / NumPy scalar).
+        op: one of ``">"``, ``">="``, ``"<"``, ``"<="``.
+        threshold: the number the claim is measured against, chosen before looking.
+
+    Raises:
+        AssertionError: naming the key, the sentence, the value and the threshold, when the claim
+            does not hold (NaN never holds).
+        TypeError, ValueError: on a malformed claim.
+    """
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise ValueError(f"key must be a dotted lower-case name like 'chapter.claim', got {key!r}")
+    if not isinstance(sentence, str) or not sentence.strip():
+        raise ValueError("sentence must be a non-empty string stating the claim")
+    if op not in OPS:
+        raise ValueError(f"op must be one of {tuple(OPS)}, got {op!r}")
+    v = _as_float(value, "value")
+    t = _as_float(threshold, "threshold")
+    if not math.isfinite(t):
+        raise ValueError(f"threshold must be finite, got {t}")
+    held = bool(OPS[op](v, t)) and not math.isnan(v)
+    m = margin(v, op, t) if math.isfinite(v) else -math.inf
+    log = os.environ.get("NORMRES_CLAIMS_LOG", "").strip()
+    if log:
+        record = {"key": key, "sentence": sentence, "value": v if math.isfinite(v) else None,
+                  "op": op, "threshold": t, "margin": m if math.isfinite(m) else None,
+                  "held": held, "seed": current_seed()}
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+    if not held:
+        raise AssertionError(f"claim {key} does not hold: {sentence} "
+                             f"(measured {v:.4g}, needed {op} {t:.4g})")
+    return v
