@@ -256,3 +256,12 @@ def test_lesion_accuracies():
     for k in range(3):
         with rp.lesion(model, k):
             assert accs[k] == evaluate(model, X, y)[1]
+
+
+def test_gradient_profile_leaves_batch_norm_buffers_untouched():
+    torch.manual_seed(0)
+    model = MLP(6, 8, 2, 3, norm="batch").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rp.gradient_profile(model, torch.randn(16, 6), torch.randint(0, 3, (16,)))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} changed"
