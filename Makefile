@@ -1,6 +1,9 @@
 # The two commands: `make book` builds the book, `make test` runs every test. Both create the
 # virtual environment .venv and install requirements.txt into it first if needed.
 PYTHON ?= python3
+# PyTorch's default index serves Linux users its CUDA build (several GB). To get the CPU build:
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -9,9 +12,10 @@ NOTEBOOKS := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoi
 .PHONY: book test execute test-seeds lab clean
 
 $(STAMP): requirements.txt code/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "This course needs Python 3.11 or newer (its pinned numpy and scikit-learn do); $(PYTHON) is " + sys.version.split()[0] + ". Run make with PYTHON=python3.11 (or newer).")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements.txt
 	touch $(STAMP)
 
 ## book: build the HTML book into _build/html from the outputs stored in the notebooks
