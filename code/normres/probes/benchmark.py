@@ -6,6 +6,8 @@ timing on a shared laptop is mostly noise: the scheduler, other programs and the
 allocator all add to it, and only ever upwards. The fastest of several runs is the measurement
 least disturbed by them, so that is what :func:`best_time` returns; :func:`compare` interleaves
 the candidates round by round so that a burst of background load hits all of them alike.
+:class:`RecordBytes` adds up the bytes each operator reads and writes (a traffic model, the same on
+every machine), and :func:`bytes_per_second` turns a timing into a bandwidth.
 """
 
 from __future__ import annotations
@@ -74,3 +76,65 @@ def compare(fns: dict[str, Callable[[], object]], rounds: int = 5, warmup: int =
         for name, fn in fns.items():
             samples[name].append(best_time(fn, warmup, repeats))
     return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def _tensors(values):
+    """The tensors in ``values``, looking one level into lists and tuples (as aten arguments nest)."""
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            yield v
+        elif isinstance(v, (list, tuple)):
+            yield from (t for t in v if isinstance(t, torch.Tensor))
+
+
+class RecordBytes(TorchDispatchMode):
+    """Record how many bytes each ``aten`` operator run inside ``with RecordBytes() as rec:`` moves.
+
+    ``rec.ops`` is a list of ``(name, read, written)``: the operator's name and the bytes of its
+    tensor arguments (``read``) and of its tensor results (``written``). Operators that only make
+    a view of their input (``view``, ``expand``, ``transpose``, ...) move nothing and are recorded
+    with zeros. This is the traffic of an implementation that keeps nothing in cache between
+    operators, each reading its inputs from memory and writing its result back: a model, not a
+    measurement, and the same on every machine. ``rec.read``, ``rec.written`` and ``rec.total``
+    sum the columns.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.ops: list[tuple[str, int, int]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
+        if func.is_view:
+            self.ops.append((name, 0, 0))
+        else:
+            inputs = list(args) + list((kwargs or {}).values())
+            results = out if isinstance(out, (tuple, list)) else (out,)
+            read = sum(t.numel() * t.element_size() for t in _tensors(inputs))
+            written = sum(t.numel() * t.element_size() for t in _tensors(results))
+            self.ops.append((name, read, written))
+        return out
+
+    @property
+    def read(self) -> int:
+        return sum(r for _, r, _ in self.ops)
+
+    @property
+    def written(self) -> int:
+        return sum(w for _, _, w in self.ops)
+
+    @property
+    def total(self) -> int:
+        return self.read + self.written
+
+
+def bytes_per_second(nbytes: int, seconds: float) -> float:
+    """Bandwidth ``nbytes / seconds``: for a memory-bound operation, how fast memory was moved.
+
+    ``nbytes`` is usually the least an operation must move, e.g. ``2 * x.nbytes`` to read ``x`` once
+    and write a result of the same size.
+    """
+    _checks.check_positive_int(nbytes, "nbytes")
+    _checks.check_positive_number(seconds, "seconds")
+    return nbytes / seconds
