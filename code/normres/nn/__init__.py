@@ -6,6 +6,8 @@ from .batchnorm import BatchNorm1d, BatchNorm2d
 from .normalization import GroupNorm, LayerNorm, RMSNorm
 from .noisy import NoisyBatchNorm1d, add_batch_norm_noise
 from .sequence import MaskedBatchNorm1d, PerPositionBatchNorm
+from .dyt import DynamicTanh
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm", "RMSNorm", "NoisyBatchNorm1d",
-           "add_batch_norm_noise", "MaskedBatchNorm1d", "PerPositionBatchNorm"]
+           "add_batch_norm_noise", "MaskedBatchNorm1d", "PerPositionBatchNorm",
+           "DynamicTanh"]

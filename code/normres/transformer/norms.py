@@ -25,8 +25,7 @@ import torch
 from torch import nn
 
 from .. import _checks
-from ..nn import BatchNorm1d, LayerNorm, MaskedBatchNorm1d, RMSNorm
-from ..nn.dyt import DynamicTanh
+from ..nn import BatchNorm1d, DynamicTanh, LayerNorm, MaskedBatchNorm1d, RMSNorm
 
 NORM_KINDS = ("layer", "rms", "batch", "masked_batch", "none", "dyt")
 
