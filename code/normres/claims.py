@@ -14,6 +14,15 @@ threshold, relative to the threshold's size:
 
 When the environment variable ``NORMRES_CLAIMS_LOG`` names a file, every claim (held or not)
 is appended to it as one JSON line: key, sentence, value, op, threshold, margin, held, seed.
+``make test-seeds`` collects these lines into the book's ledger of claims (``chapters/ledger.json``,
+rendered as the page ``chapters/ledger.md`` by ``tools/ledger.py``).
+
+When ``NORMRES_LEDGER_CHECK`` names that ledger (``chapters/conftest.py`` sets it for nbval), a
+claim that holds is also compared with the value the ledger recorded for its key at the current
+seed, and fails, naming the key, if the two differ by more than :data:`LEDGER_RTOL` times
+:math:`|v_\text{ledger}| + |t|` (loose enough for another CPU's rounding, tight enough to catch a
+ledger left stale after an experiment changed). Keys or seeds the ledger does not hold are not
+compared; ``tests/test_ledger.py`` checks that every key is there.
 """
 
 from __future__ import annotations
@@ -26,7 +35,10 @@ import re
 
 from .bench.seeding import current_seed
 
-__all__ = ["claim", "margin", "OPS"]
+__all__ = ["claim", "margin", "OPS", "LEDGER_RTOL"]
+
+LEDGER_RTOL = 0.1
+_ledger_cache: dict = {}
 
 OPS = {
     ">": lambda v, t: v > t,
@@ -89,4 +101,32 @@ def claim(key: str, sentence: str, value, op: str, threshold) -> float:
     if not held:
         raise AssertionError(f"claim {key} does not hold: {sentence} "
                              f"(measured {v:.4g}, needed {op} {t:.4g})")
+    ledger = os.environ.get("NORMRES_LEDGER_CHECK", "").strip()
+    if ledger:
+        recorded = _ledger_value(ledger, key, current_seed())
+        if recorded is not None and abs(v - recorded) > LEDGER_RTOL * (abs(recorded) + abs(t)):
+            raise AssertionError(f"claim {key} measured {v:.4g} at seed {current_seed()}, but the ledger "
+                                 f"{ledger} records {recorded:.4g}: the ledger is stale, run make test-seeds "
+                                 f"(claim: {sentence})")
     return v
+
+
+def _ledger_value(path: str, key: str, seed: int) -> float | None:
+    """The value the ledger at ``path`` records for ``key`` at ``seed`` (None if it holds none)."""
+    try:
+        stamp = os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+    if _ledger_cache.get("path") != (path, stamp):
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        values = {}
+        for entry in data.get("notebooks", {}).values():
+            stored = entry.get("stored_seed")
+            for c in entry.get("claims", []):
+                for label, val in c.get("values", {}).items():
+                    s = stored if label == "stored" else int(label)
+                    if val is not None and s is not None:
+                        values[c["key"], s] = float(val)
+        _ledger_cache.update(path=(path, stamp), values=values)
+    return _ledger_cache["values"].get((key, seed))

@@ -1,0 +1,12 @@
+"""pytest configuration for the notebooks (nbval).
+
+While nbval re-runs a notebook, every claim it makes is compared with the value the ledger of
+claims (``chapters/ledger.json``) records for it at the same seed: ``normres.claims.claim`` does
+the comparison when ``NORMRES_LEDGER_CHECK`` names the ledger, and the kernels nbval starts
+inherit this process's environment. Set ``NORMRES_LEDGER_CHECK=`` (empty) to skip it.
+"""
+
+import os
+import pathlib
+
+os.environ.setdefault("NORMRES_LEDGER_CHECK", str(pathlib.Path(__file__).resolve().parent / "ledger.json"))

@@ -1,0 +1,144 @@
+"""The ledger of claims stays true to the notebooks.
+
+- every ``claim(...)`` key in a notebook's code is in the ledger (``chapters/ledger.json``) under
+  that notebook, with a value at the stored seed and at every recorded seed, and no stale entry
+  remains (a key no notebook makes, a notebook that no longer exists);
+- the page ``chapters/ledger.md`` is rendered from the data, and listed in the table of contents;
+- the values at the stored seed are what nbval's re-run produces: ``chapters/conftest.py`` sets
+  ``NORMRES_LEDGER_CHECK`` and every claim compares itself with the ledger as the notebook runs
+  (tested here on a small ledger); ``claim`` fails on a false claim (``tests/test_claims.py``).
+
+When this fails after a chapter changed its claims, regenerate: ``make test-seeds`` (or
+``make test-seeds NB=chapters/<part>/<chapter>.ipynb`` for one chapter).
+"""
+
+import json
+import pathlib
+import re
+import sys
+
+import pytest
+import yaml
+
+from normres import claims as claims_mod
+from normres.claims import claim
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import ledger as tool  # noqa: E402
+
+NOTEBOOKS = sorted(p for p in (ROOT / "chapters").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+LEDGER = tool.load()
+
+
+def rel(p: pathlib.Path) -> str:
+    return p.relative_to(ROOT).as_posix()
+
+
+def keys_by_notebook():
+    return {rel(p): tool.claim_keys_in_notebook(p) for p in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=rel)
+def test_every_claim_in_the_notebook_is_in_the_ledger(path):
+    patterns, problems = tool.claim_keys_in_notebook(path)
+    assert not problems, f"{rel(path)}: " + "; ".join(problems)
+    entry = LEDGER["notebooks"].get(rel(path), {"claims": []})
+    recorded = [c["key"] for c in entry["claims"]]
+    missing = [p for p in patterns if not any(re.fullmatch(p, k) for k in recorded)]
+    assert not missing, (f"{rel(path)} makes claims the ledger does not hold: "
+                         f"{[m.replace(chr(92), '') for m in missing]}; run make test-seeds NB={rel(path)}")
+    stale = [k for k in recorded if not any(re.fullmatch(p, k) for p in patterns)]
+    assert not stale, f"the ledger holds claims {rel(path)} no longer makes: {stale}; run make test-seeds NB={rel(path)}"
+    for c in entry["claims"]:
+        absent = [s for s in LEDGER["seeds"] if c["values"].get(s) is None]
+        assert not absent, f"claim {c['key']} has no value at {absent}: a run stopped early; run make test-seeds"
+
+
+def test_no_stale_notebook_and_unique_keys():
+    for nb in LEDGER["notebooks"]:
+        assert (ROOT / nb).exists(), f"the ledger holds {nb}, which no longer exists"
+    owners = {}
+    for nb, (patterns, _) in keys_by_notebook().items():
+        for p in patterns:
+            assert p not in owners or owners[p] == nb, f"claim key {p} is made in {owners[p]} and in {nb}"
+            owners.setdefault(p, nb)
+
+
+def test_ledger_records_the_stored_seed_and_seeds_1_2_3():
+    assert LEDGER["seeds"][0] == tool.STORED
+    if LEDGER["notebooks"]:
+        assert set(LEDGER["seeds"]) >= {tool.STORED, "1", "2", "3"}
+
+
+def test_every_recorded_claim_holds():
+    failing = [c["key"] for e in LEDGER["notebooks"].values() for c in e["claims"]
+               if (m := tool.smallest_margin(c, LEDGER["seeds"])) is not None and m < 0]
+    assert not failing, f"claims that fail at some seed: {failing}"
+
+
+def test_page_is_rendered_from_the_ledger_and_in_the_toc():
+    assert tool.PAGE.read_text(encoding="utf-8") == tool.render(LEDGER), \
+        "chapters/ledger.md is not rendered from chapters/ledger.json: run python tools/ledger.py render"
+    assert "chapters/ledger" in (ROOT / "_toc.yml").read_text()
+
+
+# --------------------------------------------------------------------- the tools, on small inputs
+
+def test_keys_are_found_in_code_including_f_strings():
+    src = ('from normres.claims import claim\n%matplotlib inline\n'
+           'claim("ch.one", "s", 1, ">", 0)\n'
+           'for b in (1, 2):\n    claim(f"ch.size_{b}", "s", b, ">", 0)\n'
+           'normres.claims.claim(key="ch.kw", sentence="s", value=1, op=">", threshold=0)\n'
+           'claim(name, "s", 1, ">", 0)\n')
+    patterns, problems = tool.claim_keys_in_source(src)
+    assert [re.fullmatch(p, k) is not None for p, k in zip(patterns, ["ch.one", "ch.size_2", "ch.kw"])] == [True] * 3
+    assert len(problems) == 1 and "not a string literal" in problems[0]
+
+
+def fake_runs():
+    rec = lambda key, value, seed, t=0.1: {"key": key, "sentence": f"sentence of {key}", "value": value,
+                                           "op": ">", "threshold": t, "seed": seed}
+    return {tool.STORED: [rec("ch.firm", 0.5, 0), rec("ch.weak", 0.105, 0)],
+            "1": [rec("ch.firm", 0.4, 1), rec("ch.weak", 0.2, 1)]}
+
+
+def test_update_and_render_flag_fragile_claims(tmp_path, monkeypatch):
+    monkeypatch.setattr(tool, "ROOT", tmp_path)
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "chapters" / "ch.ipynb").write_text(json.dumps(
+        {"cells": [{"cell_type": "markdown", "source": ["# The chapter\n"]}]}))
+    path = tmp_path / "ledger.json"
+    ledger = tool.update(path, {"chapters/ch.ipynb": fake_runs()}, ["1"])
+    assert json.loads(path.read_text()) == ledger
+    entry = ledger["notebooks"]["chapters/ch.ipynb"]
+    assert entry["stored_seed"] == 0 and [c["key"] for c in entry["claims"]] == ["ch.firm", "ch.weak"]
+    assert tool.smallest_margin(entry["claims"][1], ledger["seeds"]) == pytest.approx(0.05)
+    page = tool.render(ledger)
+    assert "**2 claims** in 1 chapter; **1 fragile**" in page
+    assert "[The chapter](ch.ipynb)" in page
+    firm, weak = [line for line in page.splitlines() if line.startswith("| sentence of")]
+    assert "fragile" in weak and "fragile" not in firm and "300%" in firm   # (0.4 - 0.1) / 0.1
+
+
+def test_claim_compares_itself_with_the_ledger(tmp_path, monkeypatch):
+    data = {"seeds": ["stored", "1"], "notebooks": {"chapters/ch.ipynb": {"stored_seed": 0, "claims": [
+        {"key": "ch.value", "sentence": "s", "op": ">", "threshold": 0.1, "values": {"stored": 0.5, "1": 0.3}}]}}}
+    path = tmp_path / "ledger.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setenv("NORMRES_LEDGER_CHECK", str(path))
+    monkeypatch.setattr(claims_mod, "current_seed", lambda: 0)
+    claim("ch.value", "s", 0.52, ">", 0.1)            # within 10% of |0.5| + |0.1|
+    claim("ch.unknown", "s", 9.0, ">", 0.1)           # not in the ledger: not compared
+    with pytest.raises(AssertionError, match=r"ch\.value.*ledger is stale"):
+        claim("ch.value", "s", 0.4, ">", 0.1)
+    monkeypatch.setattr(claims_mod, "current_seed", lambda: 1)
+    claim("ch.value", "s", 0.3, ">", 0.1)             # seed 1 is compared with its own column
+    monkeypatch.setattr(claims_mod, "current_seed", lambda: 7)
+    claim("ch.value", "s", 0.9, ">", 0.1)             # a seed the ledger does not hold
+
+
+def test_false_claim_fails_with_its_sentence(monkeypatch):
+    monkeypatch.delenv("NORMRES_LEDGER_CHECK", raising=False)
+    with pytest.raises(AssertionError, match="layer norm is batch independent"):
+        claim("ch.false", "layer norm is batch independent", 0.3, "<", 0.01)
