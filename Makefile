@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
 
-.PHONY: book test execute test-seeds lab clean
+.PHONY: book test execute test-seeds ledger lab clean
 
 $(STAMP): requirements.txt code/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "This course needs Python 3.11 or newer (its pinned numpy and scikit-learn do); $(PYTHON) is " + sys.version.split()[0] + ". Run make with PYTHON=python3.11 (or newer).")'
@@ -30,9 +30,14 @@ test: $(STAMP)
 execute: $(STAMP)
 	$(BIN)/python tests/execute.py $(or $(NB),$(NOTEBOOKS))
 
-## test-seeds: re-run every notebook under NORMRES_SEED=1,2,3; every assert must still hold
+## test-seeds: re-run every notebook at its stored seed and under NORMRES_SEED=1,2,3; every claim
+## must hold, and each one's values go into the ledger of claims (chapters/ledger.json, rendered as
+## the page chapters/ledger.md). NB=path re-runs one notebook and keeps the others' rows.
 test-seeds: $(STAMP)
-	$(BIN)/python tests/execute.py --check-seeds 1 2 3 -- $(or $(NB),$(NOTEBOOKS))
+	$(BIN)/python tests/execute.py --ledger chapters/ledger.json --check-seeds 1 2 3 -- $(or $(NB),$(NOTEBOOKS))
+
+## ledger: the same as test-seeds (the one command that regenerates the ledger of claims)
+ledger: test-seeds
 
 ## lab: open the notebooks in JupyterLab
 lab: $(STAMP)
