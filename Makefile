@@ -7,9 +7,9 @@ TORCH_INDEX ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-NOTEBOOKS := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' | sort)
+NOTEBOOKS := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path 'chapters/assignments/*' | sort)
 
-.PHONY: book test execute test-seeds ledger lab clean
+.PHONY: book test execute test-seeds ledger lab clean assignments grade
 
 $(STAMP): requirements.txt code/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "This course needs Python 3.11 or newer (its pinned numpy and scikit-learn do); $(PYTHON) is " + sys.version.split()[0] + ". Run make with PYTHON=python3.11 (or newer).")'
@@ -42,6 +42,16 @@ ledger: test-seeds
 ## lab: open the notebooks in JupyterLab
 lab: $(STAMP)
 	$(BIN)/jupyter lab chapters
+
+## assignments: student notebooks + autograder zips from the masters in chapters/assignments, into
+## _build/assignments (otter assign; fails if a master's solutions fail their own tests)
+assignments: $(STAMP)
+	$(BIN)/python tools/assignments.py build
+
+## grade: grade submissions locally: make grade A=<assignment> SUB=<notebook or folder of notebooks>
+grade: $(STAMP)
+	@test -n "$(A)" -a -n "$(SUB)" || { echo "usage: make grade A=<assignment> SUB=<notebook or folder>"; exit 2; }
+	$(BIN)/python tools/assignments.py grade $(A) $(SUB)
 
 clean:
 	rm -rf _build
