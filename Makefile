@@ -22,9 +22,12 @@ $(STAMP): requirements.txt code/pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --keep-going -W -n
 
-## test: unit tests, the book build (warnings as errors) and nbval over every notebook
+## test: unit tests, the book build (warnings as errors) and nbval over every notebook, spread
+## over the machine's cores (at most 4 workers; WORKERS=0 runs everything in one process).
+## --dist loadfile keeps each file, so each notebook's cells, on one worker, in order.
+WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS) --maxprocesses 4 --dist loadfile
 
 ## execute: re-run notebooks in place, each in a fresh kernel (NB=path to do just one)
 execute: $(STAMP)
