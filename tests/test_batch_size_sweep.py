@@ -50,3 +50,30 @@ def test_sweep_rejects_bad_arguments():
         batch_size_sweep(lambda: nn.Linear(5, 2), (X, y), batch_sizes=[0], seeds=[0], epochs=1, lr=0.1)
     with pytest.raises(ValueError, match="seeds"):
         batch_size_sweep(lambda: nn.Linear(5, 2), (X, y), batch_sizes=[4], seeds=[], epochs=1, lr=0.1)
+
+
+def test_equal_steps_protocol_gives_every_batch_size_the_same_steps():
+    X, y = _data()   # 64 examples
+    build = lambda: MLP(5, 8, 0, 2, norm="layer")  # noqa: E731
+    runs = batch_size_sweep(build, (X, y), batch_sizes=[32, 8, 2], seeds=[0], steps=10, lr=0.1,
+                            scale_lr=False, val_data=(X, y))
+    for b in (32, 8, 2):
+        hist = runs[b][0][1]
+        assert len(hist.step_loss) == 10
+    # with 32 examples per batch, 10 steps are 5 epochs; with 2 per batch, 10 steps end inside
+    # the first epoch and are evaluated once at the stop
+    assert len(runs[32][0][1].val_acc) == 5 and len(runs[2][0][1].val_acc) == 1
+    # the same as train() with max_steps and the unscaled learning rate
+    torch.manual_seed(0)
+    ref = train(build(), (X, y), epochs=2, batch_size=8, lr=0.1, val_data=(X, y), seed=0,
+                max_steps=10)
+    assert runs[8][0][1].step_loss == ref.step_loss
+
+
+def test_sweep_needs_exactly_one_budget():
+    X, y = _data()
+    with pytest.raises(ValueError, match="exactly one"):
+        batch_size_sweep(lambda: nn.Linear(5, 2), (X, y), batch_sizes=[4], seeds=[0], lr=0.1)
+    with pytest.raises(ValueError, match="exactly one"):
+        batch_size_sweep(lambda: nn.Linear(5, 2), (X, y), batch_sizes=[4], seeds=[0], lr=0.1,
+                         epochs=1, steps=3)

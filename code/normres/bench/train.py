@@ -139,36 +139,57 @@ def train(model: nn.Module, train_data: tuple[torch.Tensor, torch.Tensor], *, ep
 
 
 def batch_size_sweep(build, train_data: tuple[torch.Tensor, torch.Tensor], *, batch_sizes, seeds,
-                     epochs: int, lr: float, base_batch_size: int = 32, scale_lr: bool = True,
+                     lr: float, epochs: int | None = None, steps: int | None = None,
+                     base_batch_size: int = 32, scale_lr: bool = True,
                      val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
                      **train_kwargs) -> dict[int, list[tuple[nn.Module, History]]]:
     r"""Train a fresh model for every batch size and seed, as in Wu and He's batch-size study.
 
+    The book's reference protocol (chapter *Batch norm and sequences*, reused by the later
+    batch-size experiments): ``steps=S, scale_lr=False``, i.e. every batch size gets the same
+    number of optimizer steps and the same learning rate, so a smaller batch sees fewer examples.
+
     For batch size :math:`b` and seed :math:`s`: ``torch.manual_seed(s)``, ``model = build()``, then
-    :func:`train` for ``epochs`` epochs (the same number for every :math:`b`) with the learning rate
-    scaled linearly, :math:`\mathrm{lr}\cdot b/\mathrm{base\_batch\_size}` (or ``lr`` unchanged
-    when ``scale_lr=False``, e.g. for Adam), and shuffling seeded by :math:`s`. Further keyword
-    arguments go to :func:`train`.
+    :func:`train` with shuffling seeded by :math:`s` for either
+
+    - ``steps`` optimizer steps (the same number for every :math:`b`; the epochs this takes are
+      computed, the last one possibly partial, and the history is evaluated once more at the stop), or
+    - ``epochs`` epochs (the same number for every :math:`b`, so smaller batches take more steps);
+
+    give exactly one of the two. The learning rate is scaled linearly,
+    :math:`\mathrm{lr}\cdot b/\mathrm{base\_batch\_size}`, or left unchanged with
+    ``scale_lr=False``. Further keyword arguments go to :func:`train`.
 
     Returns ``{b: [(trained model, History) for each seed, in order]}``.
     """
     if isinstance(build, nn.Module) or not callable(build):
         raise TypeError("build must be a function returning a fresh model (one per run), "
                         f"got {type(build).__name__}")
+    if (epochs is None) == (steps is None):
+        raise ValueError(f"give exactly one of epochs and steps, got epochs={epochs!r}, steps={steps!r}")
+    if steps is not None:
+        _checks.check_positive_int(steps, "steps")
     batch_sizes, seeds = list(batch_sizes), list(seeds)
     if not batch_sizes or not seeds:
         raise ValueError("batch_sizes and seeds must each hold at least one value")
     _checks.check_positive_int(base_batch_size, "base_batch_size")
+    n = train_data[0].shape[0]
     results: dict[int, list[tuple[nn.Module, History]]] = {}
     for b in batch_sizes:
         _checks.check_positive_int(b, "batch_sizes[i]")
+        budget = {"epochs": epochs}
+        if steps is not None:
+            per_epoch = n // b if train_kwargs.get("drop_last", True) else -(-n // b)
+            if per_epoch < 1:
+                raise ValueError(f"batch size {b} is larger than the training set ({n})")
+            budget = {"epochs": -(-steps // per_epoch), "max_steps": steps}
         results[b] = []
         for s in seeds:
             torch.manual_seed(s)
             model = build()
-            history = train(model, train_data, epochs=epochs, batch_size=b,
+            history = train(model, train_data, batch_size=b,
                             lr=lr * b / base_batch_size if scale_lr else lr, val_data=val_data, seed=s,
-                            **train_kwargs)
+                            **budget, **train_kwargs)
             results[b].append((model, history))
     return results
 
