@@ -44,3 +44,47 @@ def test_label_log_axis_names_a_wrong_argument():
     with pytest.raises(TypeError, match="axis must be a matplotlib Axis"):
         label_log_axis(ax)
     plt.close(fig)
+
+
+# --- draw_residual_block -----------------------------------------------------------------------
+
+def test_residual_block_diagram_draws_branch_addition_and_identity_path():
+    from normres.plotting import COLORS, draw_residual_block
+    fig, ax = plt.subplots()
+    parts = draw_residual_block(ax, ["Linear", "BN", "ReLU", "Linear", "BN"], ["ReLU"])
+    assert parts["labels"] == ["Linear", "BN", "ReLU", "Linear", "BN", "ReLU"]
+    assert len(parts["boxes"]) == 6
+    # boxes stacked bottom to top, the addition between the branch and what follows it
+    ys = [b.get_y() for b in parts["boxes"]]
+    assert ys == sorted(ys)
+    assert ys[4] < parts["add"].center[1] < ys[5]
+    # the identity path is drawn in the residual colour and ends at the addition's height
+    skip = parts["skip"]
+    assert matplotlib.colors.same_color(skip.get_color(), COLORS["residual"])
+    assert skip.get_ydata()[-1] == parts["add"].center[1]
+    texts = [t.get_text() for t in ax.texts]
+    assert "+" in texts and "identity" in texts
+    plt.close(fig)
+
+
+def test_plain_block_diagram_has_no_addition_and_names_the_output():
+    from normres.plotting import draw_residual_block
+    fig, ax = plt.subplots()
+    parts = draw_residual_block(ax, ["Linear", "ReLU", "Linear"], residual=False)
+    assert parts["add"] is None and parts["skip"] is None
+    assert "$y = F(x)$" in [t.get_text() for t in ax.texts]
+    plt.close(fig)
+
+
+def test_residual_block_diagram_rejects_bad_labels():
+    from normres.plotting import draw_residual_block
+    fig, ax = plt.subplots()
+    with pytest.raises(TypeError, match="branch"):
+        draw_residual_block(ax, "Linear")
+    with pytest.raises(ValueError, match="branch"):
+        draw_residual_block(ax, [])
+    with pytest.raises(TypeError, match="after"):
+        draw_residual_block(ax, ["Linear"], [1])
+    with pytest.raises(TypeError, match="ax"):
+        draw_residual_block(None, ["Linear"])
+    plt.close(fig)

@@ -265,3 +265,50 @@ def test_gradient_profile_leaves_batch_norm_buffers_untouched():
     rp.gradient_profile(model, torch.randn(16, 6), torch.randint(0, 3, (16,)))
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), f"{k} changed"
+
+
+# --- stream_gradients: the backward signal between blocks ------------------------------------
+
+def test_stream_gradients_match_autograd_on_the_block_outputs():
+    torch.manual_seed(0)
+    model = MLP(6, 8, 3, 3, norm="batch", residual=True)
+    X, y = _data()
+    got = rp.stream_gradients(model, X, y)
+    assert got.shape == (4,)
+    h = model.stem(X)
+    outs = [h]
+    for block in model.blocks:
+        h = block(h)
+        outs.append(h)
+    for o in outs:
+        o.retain_grad()
+    nn.functional.cross_entropy(model.head(h), y).backward()
+    np.testing.assert_allclose(got, [o.grad.norm().item() for o in outs], rtol=1e-6)
+
+
+def test_stream_gradients_vanish_in_a_deep_plain_net_at_default_init():
+    # default init: each bias-free ReLU layer shrinks the backward signal by about sqrt(1/6)
+    torch.manual_seed(0)
+    X, y = _data(n=256, d=16, classes=4)
+    plain = rp.stream_gradients(MLP(16, 32, 6, 4, residual=False), X, y)
+    torch.manual_seed(0)
+    res = rp.stream_gradients(MLP(16, 32, 6, 4, residual=True), X, y)
+    assert plain[0] / plain[-1] < 1e-3
+    assert 0.3 < res[0] / res[-1] < 3
+
+
+def test_stream_gradients_leave_buffers_and_grads_untouched():
+    torch.manual_seed(0)
+    model = MLP(6, 8, 2, 3, norm="batch", residual=True)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rp.stream_gradients(model, *_data())
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_stream_gradients_reject_bad_input():
+    with pytest.raises(ValueError, match="blocks"):
+        rp.stream_gradients(nn.Linear(6, 3), *_data())
+    with pytest.raises(TypeError, match="y"):
+        rp.stream_gradients(MLP(6, 8, 1, 3), _data()[0], torch.zeros(64))

@@ -152,3 +152,15 @@ def to_numpy(value, name: str, dtype=None):
         return np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{name} must be a tensor or an array of numbers, got {type(value).__name__}") from err
+
+
+def check_labels(value, name: str, min_len: int = 0) -> list:
+    """Return ``value`` as a list of strings; raise TypeError unless it is a sequence of strings
+    (a single string is rejected, so ``"BN"`` is not read as ``["B", "N"]``), and ValueError when
+    it holds fewer than ``min_len`` of them."""
+    if isinstance(value, str) or not isinstance(value, Sequence) \
+            or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{name} must be a list of strings, got {value!r}")
+    if len(value) < min_len:
+        raise ValueError(f"{name} must hold at least {min_len} label(s), got {len(value)}")
+    return list(value)

@@ -1,7 +1,8 @@
 """The book's figure style and the drawings that several chapters share.
 
 Call :func:`use_style` once in a notebook's setup cell. Colors for methods come from
-:data:`COLORS` so "batch norm" has the same color in every chapter.
+:data:`COLORS` so "batch norm" has the same color in every chapter. :func:`draw_residual_block`
+draws a residual (or plain) block as a flow diagram, for any placement of the normalization.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from collections.abc import Sequence
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib import patches as mpatches
 from matplotlib import ticker
+
+from . import _checks
 
 # Okabe-Ito: distinguishable with the common forms of color blindness.
 COLORS = {
@@ -104,3 +108,101 @@ def draw_statistics_cube(ax, mask: np.ndarray, axis_labels: Sequence[str], title
     ax.view_init(elev=20, azim=-60)
     if title:
         ax.set_title(title)
+
+
+def _tint(color: str, amount: float = 0.55) -> tuple[float, float, float]:
+    """``color`` mixed with white (``amount`` = share of white), for box fills that keep black
+    text readable."""
+    r, g, b = mpl.colors.to_rgb(color)
+    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
+
+
+def _box_color(label: str):
+    """Fill of a block-diagram box, chosen from its label: batch norm, layer norm, activation."""
+    low = label.lower()
+    if low.startswith("bn") or "batch" in low:
+        return _tint(COLORS["batch"])
+    if low.startswith("ln") or "layer norm" in low:
+        return _tint(COLORS["layer"])
+    if low.startswith(("relu", "gelu", "tanh", "act")):
+        return "#E4E4E4"
+    return "#FFFFFF"
+
+
+def draw_residual_block(ax, branch: Sequence[str], after: Sequence[str] = (), *,
+                        residual: bool = True, title: str = "", input_label: str = "$x$",
+                        output_label: str | None = None, skip_label: str = "identity") -> dict:
+    r"""Draw a block as a flow diagram on ``ax``, input at the bottom, output at the top.
+
+    ``branch`` lists the layers of the branch :math:`F` from bottom to top (for example
+    ``["Linear", "BN", "ReLU", "Linear", "BN"]``); ``after`` the layers that follow the addition
+    on the main path (``["ReLU"]`` for a ResNet v1 block, ``["LN"]`` for a Post-LN block). With
+    ``residual=True`` the identity path leaves below the branch, runs up on the right in the
+    residual colour and joins the branch at a :math:`\oplus`, so the drawing shows
+    ``after(x + F(x))``; with ``residual=False`` there is no identity path and no addition (the plain
+    block ``after(F(x))``). Boxes are filled by label: ``BN...`` batch-norm colour, ``LN...``
+    layer-norm colour, activations grey, the rest white. The axes is switched off and drawn to
+    equal scale; ``output_label`` defaults to :math:`y = x + F(x)` for a residual block with
+    nothing after the addition, :math:`y = F(x)` for a plain one, else :math:`y`.
+
+    Returns a dict: ``"boxes"`` (the box patches, branch then after), ``"labels"`` (their texts),
+    ``"add"`` (the :math:`\oplus` circle, None if plain) and ``"skip"`` (the identity path's line,
+    None if plain).
+    """
+    branch = _checks.check_labels(branch, "branch", min_len=1)
+    after = _checks.check_labels(after, "after")
+    if not hasattr(ax, "add_patch"):
+        raise TypeError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    w, h, gap, r = 1.6, 0.55, 0.35, 0.17     # box width and height, vertical gap, circle radius
+    x0, skip_x = 0.0, 1.35                   # main column, identity column
+    ink = "#333333"
+    arrow = dict(arrowstyle="-|>", mutation_scale=10, shrinkA=0, shrinkB=0, color=ink, lw=1.2)
+    boxes: list = []
+
+    def up(y_from, y_to):
+        ax.add_patch(mpatches.FancyArrowPatch((x0, y_from), (x0, y_to), **arrow))
+
+    def stack(labels, bottom):
+        for label in labels:
+            up(bottom, bottom + gap)
+            patch = mpatches.FancyBboxPatch((x0 - w / 2, bottom + gap), w, h, lw=1.0, ec=ink,
+                                            fc=_box_color(label),
+                                            boxstyle="round,pad=0.02,rounding_size=0.08")
+            ax.add_patch(patch)
+            ax.text(x0, bottom + gap + h / 2, label, ha="center", va="center", fontsize=9.5)
+            boxes.append(patch)
+            bottom += gap + h
+        return bottom
+
+    ax.text(x0, 0.0, input_label, ha="center", va="top", fontsize=11)
+    y_split = 0.3
+    ax.plot([x0, x0], [0.0, y_split], color=ink, lw=1.2)
+    top = stack(branch, y_split)
+    add = skip = None
+    if residual:
+        y_add = top + gap + r
+        up(top, y_add - r)
+        add = mpatches.Circle((x0, y_add), r, fc="white", ec=ink, lw=1.2)
+        ax.add_patch(add)
+        ax.text(x0, y_add, "+", ha="center", va="center", fontsize=12)
+        color = COLORS["residual"]
+        (skip,) = ax.plot([x0, skip_x, skip_x], [y_split, y_split, y_add], color=color, lw=2.2)
+        ax.add_patch(mpatches.FancyArrowPatch((skip_x, y_add), (x0 + r, y_add),
+                                              **{**arrow, "color": color, "lw": 2.2}))
+        ax.plot([x0], [y_split], "o", color=color, ms=4)
+        ax.text(skip_x + 0.08, (y_split + y_add) / 2, skip_label, rotation=90, ha="left",
+                va="center", color=color, fontsize=9)
+        top = y_add + r
+    top = stack(after, top)
+    up(top, top + gap)
+    top += gap
+    if output_label is None:
+        output_label = "$y$" if after else ("$y = x + F(x)$" if residual else "$y = F(x)$")
+    ax.text(x0, top + 0.05, output_label, ha="center", va="bottom", fontsize=11)
+    ax.set_xlim(x0 - w / 2 - 0.3, skip_x + 0.55)
+    ax.set_ylim(-0.35, top + 0.45)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return {"boxes": boxes, "labels": branch + after, "add": add, "skip": skip}

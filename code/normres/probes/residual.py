@@ -5,6 +5,8 @@ Plumbing for the residual-connections chapter. Every function works on the netwo
 ``body``), leaves the model's parameters untouched and restores its training flag.
 
 - :func:`gradient_profile`: the norm of every weight matrix's gradient, input side first.
+- :func:`stream_gradients`: the norm of the gradient at the input of every block and at the
+  output of the last one: the backward signal alone, block by block.
 - :func:`response_std`: the standard deviation of each block's *response* (the output of the
   last layer of its branch, before the addition), as in He et al. (2016), Fig. 7.
 - :func:`calibrate_batch_norm`, :func:`input_gradients_1d`, :func:`lagged_correlation`: the
@@ -54,6 +56,38 @@ def gradient_profile(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> np.n
         with torch.no_grad():
             for name, b in model.named_buffers():
                 b.copy_(buffers[name])
+
+
+def stream_gradients(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    r"""Norms of the loss gradient with respect to the signal between blocks, on one batch.
+
+    With :math:`h_0` the stem's output (the input of the first block) and :math:`h_k` the output
+    of block :math:`k`, returns :math:`\|\partial L/\partial h_k\|_F` for :math:`k = 0, \dots, n`
+    (``n = len(model.blocks)``): an array of shape ``(n + 1,)``, input side first, where
+    :math:`L = \mathrm{CE}(\mathrm{model}(X), y)` is computed in the model's current mode.
+    Unlike the weight gradients of :func:`gradient_profile`, which multiply the backward signal
+    by the forward one (:math:`\partial L/\partial W = \delta\,h^\top`), these measure the
+    backward signal alone, so :math:`\|\partial L/\partial h_0\| / \|\partial L/\partial h_n\|`
+    is what the gradient gains or loses on its way back through the blocks. ``X``: ``(N, *)``
+    float, ``y``: ``(N,)`` int64. Parameters' ``.grad`` and buffers (batch norm's running
+    statistics) are left as they were.
+    """
+    _check_blocks(model)
+    _checks.check_data(X, y)
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    try:
+        h = model.stem(X)
+        signals = [h]
+        for block in model.blocks:
+            h = block(h)
+            signals.append(h)
+        loss = nn.functional.cross_entropy(model.head(h), y)
+        grads = torch.autograd.grad(loss, signals)
+    finally:
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+    return np.array([g.norm().item() for g in grads])
 
 
 @torch.no_grad()
