@@ -13,12 +13,14 @@ def brute_labels(kind, sentence, max_count):
     s = sentence.tolist()
     if kind == "count":
         return [min(s.count(v), max_count) - 1 for v in s]
+    if kind == "above_mean":
+        return [int(v > sum(s) / len(s)) for v in s]
     if kind == "sort":
         return sorted(s)
     return s[::-1]
 
 
-@pytest.mark.parametrize("kind", ["count", "sort", "reverse"])
+@pytest.mark.parametrize("kind", ["count", "above_mean", "sort", "reverse"])
 def test_labels_match_brute_force(kind):
     task = TokenTask(kind, vocab_size=6, min_len=2, max_len=11, max_count=3)
     tokens, pad, labels = task.sample(50, torch.Generator().manual_seed(0))
@@ -126,3 +128,22 @@ def test_evaluate_in_training_mode_restores_running_stats():
     before = m.blocks[0].norm1.running_mean.clone()
     evaluate_tagger(m, task.sample(8, torch.Generator().manual_seed(0)), training_mode=True)
     assert torch.equal(before, m.blocks[0].norm1.running_mean) and not m.training
+
+
+def test_select_padded_to_and_concat():
+    from normres.transformer import concat_batches
+    task = TokenTask(min_len=3, max_len=8)
+    a = task.sample(4, torch.Generator().manual_seed(0))
+    b = task.sample(3, torch.Generator().manual_seed(1), min_len=9, max_len=12)
+    wide = a.padded_to(20)
+    assert wide.tokens.shape == (4, 20) and wide.key_padding_mask[:, a.tokens.shape[1]:].all()
+    assert (wide.labels[:, a.tokens.shape[1]:] == IGNORE_INDEX).all()
+    assert torch.equal(wide.padded_to(a.tokens.shape[1]).tokens, a.tokens)
+    with pytest.raises(ValueError, match="length"):
+        a.padded_to(2)
+    both = concat_batches(a, b)
+    assert both.tokens.shape == (7, b.tokens.shape[1])
+    assert torch.equal(both.select(slice(4, 7)).tokens, b.tokens)
+    assert torch.equal(both.select(0).padded_to(a.tokens.shape[1]).tokens, a.tokens[:1])
+    with pytest.raises(TypeError, match="TokenBatch"):
+        concat_batches(a.tokens)

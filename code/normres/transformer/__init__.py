@@ -37,7 +37,10 @@ API (what the chapters and assignments use)::
 - ``TokenTask(kind="count"|"sort"|"reverse", vocab_size=8, min_len=4, max_len=16, max_count=4)``,
   ``.vocab_size``, ``.n_classes``, ``.sample(batch_size, generator=None, *, min_len=None,
   max_len=None, pad_to=None) -> TokenBatch(tokens, key_padding_mask, labels)``; labels are
-  ``IGNORE_INDEX`` (-100) at padding.
+  ``IGNORE_INDEX`` (-100) at padding. ``TokenBatch.select(index)``, ``TokenBatch.padded_to(length)``
+  (same sentences, more padding); ``concat_batches(*batches)`` (pads to the longest, stacks).
+  Kinds: "count" (occurrences of this token in its sentence, capped), "above_mean" (token id >
+  the sentence's mean id), "sort", "reverse".
 - ``train_tagger(model, task, *, steps, batch_size, lr, warmup_steps=0, optimizer="adam",
   betas=(0.9, 0.98), seed=None, on_step=None) -> TaggerHistory(step_loss, step_acc, diverged)``
   (``.final_loss(last=20)``); ``evaluate_tagger(model, batch, training_mode=False) -> (loss, acc)``;
@@ -50,12 +53,12 @@ from .block import (NORM_POSITIONS, TransformerBlock, copy_from_torch, deepnorm_
 from .encoder import TransformerEncoder, sinusoidal_table, xavier_init_
 from .feedforward import FeedForward
 from .norms import NORM_KINDS, TokenBatchNorm, apply_norm, make_norm
-from .task import IGNORE_INDEX, PAD_ID, TASKS, TokenBatch, TokenTask
+from .task import IGNORE_INDEX, PAD_ID, TASKS, TokenBatch, TokenTask, concat_batches
 from .training import (TaggerHistory, evaluate_tagger, token_loss_and_accuracy, train_tagger,
                        warmup_factor)
 
 __all__ = ["MultiHeadSelfAttention", "FeedForward", "TransformerBlock", "TransformerEncoder",
            "make_norm", "apply_norm", "TokenBatchNorm", "NORM_KINDS", "NORM_POSITIONS",
            "deepnorm_constants", "deepnorm_init_", "xavier_init_", "copy_from_torch", "sinusoidal_table",
-           "check_key_padding_mask", "TokenTask", "TokenBatch", "TASKS", "IGNORE_INDEX", "PAD_ID",
+           "check_key_padding_mask", "TokenTask", "TokenBatch", "concat_batches", "TASKS", "IGNORE_INDEX", "PAD_ID",
            "TaggerHistory", "train_tagger", "evaluate_tagger", "token_loss_and_accuracy", "warmup_factor"]

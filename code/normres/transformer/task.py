@@ -8,6 +8,8 @@ sentence, so a model must attend across the sequence:
 - ``"count"``: how many tokens of the sentence equal this one (itself included), capped at
   ``max_count``; class ``c-1`` means "``c`` times" (``c = max_count`` means "``max_count`` or more").
   It does not depend on the order of the tokens, so it needs no position information.
+- ``"above_mean"``: 1 if the token id is larger than the mean id of its sentence, else 0. One
+  uniform attention head plus a comparison solves it; it needs no position information either.
 - ``"sort"``: the ``t``-th smallest token of the sentence at position ``t`` (the sentence sorted).
 - ``"reverse"``: the token at the mirrored position ``L-1-t`` of a sentence of length ``L``.
 
@@ -25,7 +27,7 @@ from .. import _checks
 
 IGNORE_INDEX = -100
 PAD_ID = 0
-TASKS = ("count", "sort", "reverse")
+TASKS = ("count", "above_mean", "sort", "reverse")
 
 
 class TokenBatch(NamedTuple):
@@ -36,12 +38,44 @@ class TokenBatch(NamedTuple):
     key_padding_mask: torch.Tensor
     labels: torch.Tensor
 
+    def select(self, index) -> "TokenBatch":
+        """The sentences ``index`` (an int, slice, list or tensor of indices), still padded to ``T``."""
+        if isinstance(index, int):
+            index = [index]
+        return TokenBatch(self.tokens[index], self.key_padding_mask[index], self.labels[index])
+
+    def padded_to(self, length: int) -> "TokenBatch":
+        """The same sentences with padding added (or trailing all-padding columns removed) so that
+        ``T == length``; raises if a real token would be cut off."""
+        _checks.check_positive_int(length, "length")
+        longest = int((~self.key_padding_mask).sum(1).max()) if self.tokens.numel() else 0
+        if length < longest:
+            raise ValueError(f"length must be at least the longest sentence ({longest}), got {length}")
+        T = self.tokens.shape[1]
+        if length <= T:
+            return TokenBatch(self.tokens[:, :length], self.key_padding_mask[:, :length], self.labels[:, :length])
+        extra = length - T
+        B = self.tokens.shape[0]
+        return TokenBatch(torch.cat([self.tokens, torch.full((B, extra), PAD_ID, dtype=torch.long)], 1),
+                          torch.cat([self.key_padding_mask, torch.ones(B, extra, dtype=torch.bool)], 1),
+                          torch.cat([self.labels, torch.full((B, extra), IGNORE_INDEX, dtype=torch.long)], 1))
+
+
+def concat_batches(*batches: TokenBatch) -> TokenBatch:
+    """One batch holding the sentences of all ``batches``, padded to the longest ``T`` among them."""
+    if not batches or not all(isinstance(b, TokenBatch) for b in batches):
+        raise TypeError("concat_batches takes one or more TokenBatch arguments")
+    T = max(b.tokens.shape[1] for b in batches)
+    padded = [b.padded_to(T) for b in batches]
+    return TokenBatch(*(torch.cat(parts, 0) for parts in zip(*padded)))
+
 
 class TokenTask:
     r"""A tagging task: ``sample(batch_size)`` draws a padded :class:`TokenBatch`.
 
     Args:
-        kind: ``"count"`` (default), ``"sort"`` or ``"reverse"`` (see the module docstring).
+        kind: ``"count"`` (default), ``"above_mean"``, ``"sort"`` or ``"reverse"`` (see the
+            module docstring).
         vocab_size: token ids ``0..vocab_size-1``, 0 being padding (at least 2).
         min_len, max_len: sentence lengths, inclusive.
         max_count: for ``"count"``, the cap (and number of classes).
@@ -60,7 +94,7 @@ class TokenTask:
         _checks.check_positive_int(max_count, "max_count")
         self.kind, self.vocab_size = kind, vocab_size
         self.min_len, self.max_len, self.max_count = min_len, max_len, max_count
-        self.n_classes = max_count if kind == "count" else vocab_size
+        self.n_classes = {"count": max_count, "above_mean": 2}.get(kind, vocab_size)
 
     def __repr__(self) -> str:
         extra = f", max_count={self.max_count}" if self.kind == "count" else ""
@@ -97,6 +131,10 @@ class TokenTask:
         if self.kind == "count":
             same = (tokens[:, :, None] == tokens[:, None, :]) & real[:, None, :]     # (B, T, T)
             labels = same.sum(-1).clamp(max=self.max_count) - 1
+        elif self.kind == "above_mean":
+            n = real.sum(1, keepdim=True)
+            total = (tokens * real).sum(1, keepdim=True)
+            labels = (tokens * n > total).long()          # token > mean, in exact integer arithmetic
         elif self.kind == "sort":
             big = torch.where(real, tokens, torch.full_like(tokens, self.vocab_size))
             labels = big.sort(dim=1).values

@@ -95,7 +95,7 @@ def train_tagger(model: nn.Module, task: TokenTask, *, steps: int, batch_size: i
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
         raise ValueError(f"warmup_steps must be a non-negative int, got {warmup_steps!r}")
     if optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
+        opt = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas), foreach=True)
     elif optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=lr)
     else:
