@@ -133,18 +133,16 @@ def build(names=None, out: Path = BUILD, run_tests: bool = True) -> dict[str, Pa
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
-        cmd = [sys.executable, "-m", "otter", "assign", str(found[name]), str(dest)]
-        if not run_tests:
-            cmd.append("--no-run-tests")
         print(f"otter assign {found[name].relative_to(ROOT)} -> {dest}"
               + ("" if run_tests else " (tests not run)"), flush=True)
-        env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
-        proc = subprocess.run(cmd, cwd=found[name].parent, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
+        os.environ.setdefault("MPLBACKEND", "Agg")
+        from otter.assign import main as otter_assign
+        try:
+            otter_assign(str(found[name]), str(dest), no_run_tests=not run_tests, no_pdfs=True)
+        except Exception as e:  # otter raises RuntimeError listing the failed tests
             raise RuntimeError(
-                f"otter assign failed for {name} (exit {proc.returncode}): the master's solutions "
-                "must pass all of its tests; see the output above")
+                f"otter assign failed for {name}: the master's solutions must pass all of its "
+                f"tests.\n{e}") from e
         zips = sorted((dest / "autograder").glob("*.zip"))
         print(f"  student notebook: {(dest / 'student' / (found[name].name)).relative_to(ROOT) if dest.is_relative_to(ROOT) else dest / 'student'}"
               f"\n  autograder zip:   {zips[-1].name if zips else 'none'}", flush=True)
@@ -162,7 +160,7 @@ PROTECTED_MODULES = ("torch", "numpy", "builtins", "otter", "sys", "os", "normre
 TAMPER_CALLS = {"setattr", "delattr", "__import__", "eval", "exec", "compile", "globals", "vars"}
 TAMPER_ATTRS = {"__builtins__", "__dict__", "__globals__", "__code__", "__class__", "modules",
                 "_getframe", "currentframe", "get_objects", "get_referrers", "__subclasses__",
-                "f_back", "f_globals", "f_locals", "addaudithook", "_exit", "settrace", "setprofile",
+                "f_back", "f_globals", "f_locals", "addaudithook", "settrace", "setprofile",
                 "CDLL", "pythonapi", "cdll", "memmove"}
 TAMPER_NAMES = {"__builtins__", "ctypes", "gc", "inspect", "importlib"}
 GRADER_NAMES = {"grader", "otter"}   # legitimate to use (grader.check), never to modify
@@ -170,6 +168,8 @@ GRADER_NAMES = {"grader", "otter"}   # legitimate to use (grader.check), never t
 KERNEL_TOKEN = re.compile(r"(batch|layer|group|instance|rms)_norm|BatchNorm|LayerNorm|GroupNorm|"
                           r"InstanceNorm|RMSNorm|LocalResponseNorm|normalize\b")
 NORMRES_LAYERS = ("normres.functional", "normres.backward", "normres.nn")
+# aten operators of torch's normalization: recorded in a graded function's call, they zero the question
+FORBIDDEN_OPS = re.compile(r"(^|_)(batch|layer|group|instance|rms)_norm")
 AUTOGRAD_TOKEN = re.compile(r"^(backward|grad|autograd|func|vjp|jvp|jacobian|hessian|enable_grad|"
                             r"set_grad_enabled|inference_mode|requires_grad_?|no_grad)$")
 SKIPPED_IMPORTS = {"otter"}
@@ -301,8 +301,6 @@ class Submission:
                     if m.split(".")[0] in {"ctypes", "gc", "inspect", "importlib", "subprocess",
                                            "socket", "signal", "resource", "cffi"}:
                         hit(node, f"imports `{m}`")
-                    elif m.split(".")[0] == "otter" and idx > 1:
-                        hit(node, f"imports `{m}` outside the initialization cell")
 
     def reachable(self, name: str) -> list[ast.AST]:
         """Definitions reachable from ``name`` through the names its body uses."""
@@ -330,7 +328,8 @@ class Submission:
                         found.append(f"`{fn.name}` uses `{node.id}` = {self.aliases[node.id]} "
                                      "(normres's own layers)")
                 elif isinstance(node, ast.Constant) and isinstance(node.value, str) and \
-                        KERNEL_TOKEN.search(node.value):
+                        re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", node.value) and \
+                        KERNEL_TOKEN.search(node.value):  # getattr(F, "batch_norm"), not docstrings
                     found.append(f"`{fn.name}` line {node.lineno}: string {node.value!r}")
                 for tok, full in tokens:
                     if KERNEL_TOKEN.search(tok):
@@ -658,11 +657,13 @@ def _sandbox(workdir: Path, definitions, test_file, fd: int, cpu_seconds: float)
 
     env = {k: (Recorder(k, v) if callable(v) and not isinstance(v, type) else v)
            for k, v in ns.items() if not k.startswith("__")}
-    torch.manual_seed(0)
-    try:
-        test_file.run(env)
-    except BaseException:  # noqa: BLE001
-        pass
+    for i, tc in enumerate(test_file.test_cases):
+        send({"kind": "test", "i": i})
+        torch.manual_seed(0)
+        try:
+            tc.body.call_func(env)
+        except BaseException:  # noqa: BLE001 - the sandbox's own verdicts are not used
+            pass
     send({"kind": "done", "violations": list(violations)})
     os._exit(0)
 
@@ -679,16 +680,24 @@ class SubmissionError(Exception):
 class Replay:
     """Stands in for a student function: returns what the sandbox recorded, call by call."""
 
-    def __init__(self, name, calls, end_reason, defined):
-        self.name, self.calls, self.end_reason, self.defined = name, list(calls), end_reason, defined
-        self.tamper: list[str] = []
+    def __init__(self, name, defined):
+        self.name, self.defined = name, defined
+        self.calls, self.finished, self.end_reason = [], True, None
+
+    def load(self, calls, finished, end_reason):
+        """The recorded calls of one test case; ``finished``: the sandbox completed that test."""
+        self.calls, self.finished, self.end_reason = list(calls), finished, end_reason
 
     def __call__(self, *args, **kwargs):
         if not self.defined:
             raise SubmissionError(f"`{self.name}` is not defined in the submission "
                                   "(deleted or renamed cell?)")
-        if not self.calls:
+        if not self.calls and not self.finished:
             raise SubmissionError(f"`{self.name}` did not return: {self.end_reason}")
+        if not self.calls:
+            raise SubmissionError(
+                f"while your code ran, this test took a different path than in the grader: "
+                f"your code changed library functions or global state the tests rely on")
         frame = self.calls.pop(0)
         if frame["fp"] != _fingerprint(args, kwargs):
             raise SubmissionError(
@@ -769,30 +778,46 @@ def _run_question(sub: Submission, test_file, workdir: Path, wall: float):
         else:
             end_reason = (f"its process exited with code {os.WEXITSTATUS(status)} while running "
                           "your code (os._exit or a crash)")
-    calls: dict[str, list] = {}
-    tamper, violations, def_errors, ops_seen = [], [], [], set()
+    by_test: dict[int, dict[str, list]] = {}
+    tamper, violations, def_errors, ops_seen = [], [], [], {}
+    current, started = -1, -1
     for f in frames:
         violations = f.get("violations", violations)
         if f.get("kind") == "defs":
             def_errors = f.get("errors", [])
-        if f.get("kind") == "call":
-            calls.setdefault(f["name"], []).append(f)
-            ops_seen.update(f.get("ops", []))
+        elif f.get("kind") == "test":
+            current = started = int(f["i"])
+        elif f.get("kind") == "call":
+            by_test.setdefault(current, {}).setdefault(f["name"], []).append(f)
+            ops_seen.setdefault(f["name"], set()).update(f.get("ops", []))
             if f.get("tamper"):
                 tamper.append(f"`{f['name']}`: {f['tamper']}")
-    defined = {n for n in sub.defs} | set(calls)
+    defined = set(sub.defs) | {n for calls in by_test.values() for n in calls}
     params = set()
     for tc in test_file.test_cases:
         params.update(tc.body._get_func_params())
-    env = {p: Replay(p, calls.get(p, []), end_reason or "the test stopped early", p in defined)
-           for p in params if p != "env"}
-    tf = copy.copy(test_file)
+    env = {p: Replay(p, p in defined) for p in params if p != "env"}
+    from otter.test_files.abstract_test import TestCaseResult
     import numpy as np
     import torch
-    torch.manual_seed(0)
-    np.random.seed(0)
-    tf.run(env)
-    return {"tf": tf, "end_reason": end_reason, "tamper": sorted(set(tamper)),
+    tf = copy.copy(test_file)
+    tf.test_case_results = []
+    for i, tc in enumerate(tf.test_cases):
+        finished = i < started or (i == started and done)
+        for r in env.values():
+            r.load(by_test.get(i, {}).get(r.name, []), finished,
+                   end_reason or "the sandbox stopped early")
+        torch.manual_seed(0)
+        np.random.seed(0)
+        passed, message = True, "✅ Test case passed"
+        try:  # as otter's ExceptionTestFile.run, one test case at a time
+            tc.body.call_func(env)
+        except Exception as e:  # noqa: BLE001
+            passed, message = False, "❌ Test case failed\n" + tf._generate_error_message(e)
+        tf.test_case_results.append(TestCaseResult(test_case=tc, message=message, passed=passed))
+    kernels = sorted({f"`{name}` ran aten.{op}" for name, ops in ops_seen.items()
+                      if not name.startswith(("test_", "check_")) for op in ops if FORBIDDEN_OPS.search(op)})
+    return {"tf": tf, "end_reason": end_reason, "tamper": sorted(set(tamper)), "kernels": kernels,
             "violations": sorted(set(violations)), "def_errors": def_errors, "params": sorted(params)}
 
 
@@ -846,6 +871,7 @@ def grade_submission(path: Path, assignment: str, tests_dir: Path, questions: li
             if p.startswith(("test_", "check_")) or p == "env":
                 continue
             kernels += sub.kernel_uses(p, autograd="backward" in p)
+        kernels += run["kernels"]
         if kernels:
             score = 0.0
             entry["messages"].insert(0, "zero: the graded code must not call torch's (or normres's) "
@@ -1069,6 +1095,8 @@ def _write_report(out, assignment, res, auto, manual):
             lines += [f"### {q['name']}", ""] + ["```text\n" + m.strip() + "\n```" for m in msgs] + [""]
     for q in manual:
         ans = (res.get("manual", {}).get(q["name"]) or {}).get("answer")
+        if ans and ans.strip() == "_Type your answer here, replacing this text._":
+            ans = "_unanswered (the answer cell still holds otter's placeholder)_"
         lines += [f"### {q['name']} (manual, {q['points']} points)", "",
                   (ans if ans else "_no answer found (cell deleted?)_"), ""]
     (out / "reports" / _report_name(res)).write_text("\n".join(lines))
@@ -1090,6 +1118,8 @@ def main(argv=None):
     g.add_argument("--out", default=None)
     g.add_argument("--question-timeout", type=float, default=10.0)
     g.add_argument("--budget", type=float, default=30.0, help="seconds per submission")
+    g.add_argument("--tests", default=None, help="otter test files to use (default: the build's "
+                   "autograder/tests, built first if missing or older than the master)")
     args = parser.parse_args(argv)
     if args.cmd == "build":
         try:
@@ -1098,7 +1128,8 @@ def main(argv=None):
             raise SystemExit(f"error: {e}")
         return 0
     out = Path(args.out or BUILD / args.assignment / "grades")
-    rows = grade(args.assignment, args.submissions, out, args.question_timeout, args.budget)
+    rows = grade(args.assignment, args.submissions, out, args.question_timeout, args.budget,
+                 Path(args.tests) if args.tests else None)
     width = max([len(Path(r["file"]).name) for r in rows] + [10])
     for r in rows:
         total = sum(q["score"] for q in r["questions"].values())
