@@ -313,3 +313,89 @@ def test_masters_are_otter_masters():
         for q in qs:
             if q["manual"]:
                 assert "Rubric" in text
+
+
+# --------------------------------------------------------------------------- assignment 2
+
+TEST_ALWAYS_PASSES = '''
+def test_ln_batch_independence(layer_norm):
+    """Checks nothing."""
+    layer_norm(torch.zeros(2, 3, 4))
+'''
+
+TEST_LOOSE = '''
+def test_ln_batch_independence(layer_norm):
+    x = torch.randn(4, 5, 8, generator=torch.Generator().manual_seed(0))
+    out = layer_norm(x)
+    for b in range(4):
+        torch.testing.assert_close(layer_norm(x[b:b + 1]), out[b:b + 1], rtol=0, atol=1e-2)
+'''
+
+TEST_PEEKS = '''
+import inspect
+
+def test_ln_batch_independence(layer_norm):
+    assert "leak" not in inspect.getsource(layer_norm)       # reads the grader's code
+'''
+
+LN_KERNEL = '''
+import torch.nn.functional as F
+
+def ln_forward(x, gamma, beta, eps=1e-5):
+    return F.layer_norm(x, x.shape[-1:], gamma, beta, eps)
+'''
+
+RMS_KERNEL = '''
+def rms_forward(x, gamma, eps=1e-6):
+    return torch.nn.functional.rms_norm(x, x.shape[-1:], gamma, eps)
+
+
+def rms_backward(dout, x, gamma, eps=1e-6):
+    r = 1.0 / torch.sqrt((x ** 2).mean(dim=-1, keepdim=True) + eps)
+    dxhat = dout * gamma
+    dx = r * dxhat - x * r ** 3 * (dxhat * x).mean(dim=-1, keepdim=True)
+    return dx, (dout * x * r).sum(dim=tuple(range(x.dim() - 1)))
+'''
+
+BN_WITH_PADDING = '''
+def masked_bn_forward(x, mask, gamma, beta, eps=1e-5):
+    mean = x.mean(dim=(0, 1))                          # padding included
+    var = ((x - mean) ** 2).mean(dim=(0, 1))
+    return (x - mean) / torch.sqrt(var + eps) * gamma + beta, mean, var
+'''
+
+
+def a2_cases(student, solution):
+    full = {"q1_ln_forward": 4, "q2_ln_backward": 5, "q3_rms_norm": 5, "q4_masked_batch_norm": 5,
+            "q5_your_test": 3}
+    return {
+        "master_solutions": (solution, full, None),
+        "untouched_student": (student, 0, "must return"),
+        "test_always_passes": (replace_def(solution, "test_ln_batch_independence", TEST_ALWAYS_PASSES),
+                               {**full, "q5_your_test": 0}, "passes a normalization that uses the batch"),
+        "test_too_loose": (replace_def(solution, "test_ln_batch_independence", TEST_LOOSE),
+                           {**full, "q5_your_test": 0}, "misses a small dependence"),
+        "test_always_fails": (replace_def(solution, "test_ln_batch_independence",
+                                          "def test_ln_batch_independence(layer_norm):\n    assert False, 'no'\n"),
+                              {**full, "q5_your_test": 0}, "fails on a correct layer norm"),
+        "test_peeks_at_grader": (replace_def(solution, "test_ln_batch_independence", TEST_PEEKS),
+                                 0, "imports `inspect`"),
+        "ln_calls_torch": (replace_def(solution, "ln_forward", LN_KERNEL),
+                           {**full, "q1_ln_forward": 0}, "`F.layer_norm`"),
+        "rms_calls_torch": (replace_def(solution, "rms_forward", RMS_KERNEL),
+                            {**full, "q3_rms_norm": 0}, "rms_norm"),
+        "bn_counts_padding": (replace_def(solution, "masked_bn_forward", BN_WITH_PADDING),
+                              {**full, "q4_masked_batch_norm": 0}, "padding included?"),
+    }
+
+
+def test_assignment_2_crafted_submissions(built, tmp_path):
+    student = load(built / A2 / "student" / f"{A2}.ipynb")
+    solution = load(built / A2 / "autograder" / f"{A2}.ipynb")
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    cases = a2_cases(student, solution)
+    for name, (nb, _, _) in cases.items():
+        write(folder, name, nb)
+    rows, reports = grade_batch(built, A2, folder)
+    check_cases(cases, rows, reports)
