@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path 'chapters/assignments/*' | sort)
 
-.PHONY: book test execute test-seeds ledger lab clean assignments grade
+.PHONY: book student-book test execute test-seeds ledger lab clean assignments grade
 
 $(STAMP): requirements.txt code/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "This course needs Python 3.11 or newer (its pinned numpy and scikit-learn do); $(PYTHON) is " + sys.version.split()[0] + ". Run make with PYTHON=python3.11 (or newer).")'
@@ -18,9 +18,15 @@ $(STAMP): requirements.txt code/pyproject.toml
 	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements.txt
 	touch $(STAMP)
 
-## book: build the HTML book into _build/html from the outputs stored in the notebooks
+## book: build the HTML book into _build/html from the outputs stored in the notebooks; first the
+## assignment pages (the student version of each master, in assignments/; never the solutions)
 book: $(STAMP)
+	$(BIN)/python tools/book_editions.py pages
 	$(BIN)/jupyter-book build . --keep-going -W -n
+
+## student-book: the same book with every exercise solution removed, into _build/student/html
+student-book: $(STAMP)
+	$(BIN)/python tools/book_editions.py student
 
 ## test: unit tests, the book build (warnings as errors) and nbval over every notebook, spread
 ## over the machine's cores (at most 4 workers; WORKERS=0 runs everything in one process).
@@ -57,4 +63,4 @@ grade: $(STAMP)
 	$(BIN)/python tools/assignments.py grade $(A) $(SUB)
 
 clean:
-	rm -rf _build
+	rm -rf _build assignments
