@@ -33,6 +33,8 @@ student-book: $(STAMP)
 ## --dist loadfile keeps each file, so each notebook's cells, on one worker, in order.
 WORKERS ?= auto
 test: $(STAMP)
+	@test -x /usr/bin/chromium || echo "make test: /usr/bin/chromium is not installed, so the browser test "\
+		"(tests/test_browser.py) is SKIPPED; install it with: apt-get install chromium"
 	$(BIN)/python -m pytest -n $(WORKERS) --maxprocesses 4 --dist loadfile
 
 ## execute: re-run notebooks in place, each in a fresh kernel (NB=path to do just one)
