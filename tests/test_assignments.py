@@ -192,6 +192,15 @@ def bn_train_forward(x, gamma, beta, eps=1e-5):
     return (x - mean) / torch.sqrt(var + eps) * gamma + beta, mean, var
 '''
 
+TAMPER_GRADER_OBJECTS = '''
+import sys, torch
+
+def bn_train_forward(x, gamma, beta, eps=1e-5):
+    modules = getattr(sys, "mod" + "ules")             # evades the static scan
+    modules["otter.test_files.exception_test"].test_case.call_func = lambda self, env: None
+    return torch.zeros_like(x), torch.zeros(x.shape[1]), torch.ones(x.shape[1])
+'''
+
 KILL_GRADER = '''
 import os, torch
 
@@ -253,6 +262,8 @@ def a1_cases(student, solution):
         "files_outside_folder": (replace_def(solution, "bn_train_forward", OUTSIDE_FILES),
                                  {"q1_train_forward": 0, "q2_running_stats": 0, "q3_backward": 6},
                                  "does not let a submission"),
+        "tamper_grader_objects": (replace_def(solution, "bn_train_forward", TAMPER_GRADER_OBJECTS),
+                                  {"q1_train_forward": 0, "q3_backward": 6}, "test_case.call_func"),
         "kills_the_grader": (replace_def(solution, "bn_train_forward", KILL_GRADER),
                              {"q1_train_forward": 0, "q3_backward": 6}, "os.kill"),
     }

@@ -486,18 +486,24 @@ SENTINELS = [("torch", "allclose"), ("torch", "equal"), ("torch", "isclose"),
              ("torch.testing", "assert_close"), ("numpy", "allclose"), ("numpy.testing", "assert_allclose"),
              ("builtins", "abs"), ("builtins", "max"), ("builtins", "min"), ("builtins", "bool"),
              ("builtins", "isinstance"), ("builtins", "float"), ("builtins", "AssertionError"),
-             ("otter.test_files.exception_test", "ExceptionTestFile"),
-             ("torch.Tensor", "__eq__"), ("torch.Tensor", "allclose")]
+             ("torch", "Tensor.__eq__"), ("torch", "Tensor.allclose"),
+             ("otter.test_files.exception_test", "ExceptionTestFile.run"),
+             ("otter.test_files.exception_test", "test_case.call_func"),
+             ("normres.probes.benchmark", "RecordOps.__torch_dispatch__"),
+             ("torch.utils._python_dispatch", "_get_current_dispatch_mode_stack")]
 
 
 def _snapshot():
+    """Identities of the objects the tests and the sandbox rely on (a change = tampering)."""
     import importlib
 
     snap = {}
     for mod, attr in SENTINELS:
         try:
-            obj = importlib.import_module(mod) if mod != "torch.Tensor" else __import__("torch").Tensor
-            snap[f"{mod}.{attr}"] = id(getattr(obj, attr))
+            obj = importlib.import_module(mod)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+            snap[f"{mod}.{attr}"] = id(obj)
         except Exception:
             pass
     return snap
@@ -1061,6 +1067,8 @@ def _status(res):
         return "tampering"
     if "normalization or autograd" in msgs:
         return "uses-builtin"
+    if "your code did not finish" in msgs:
+        return "incomplete"   # a time-out, a crash or an exit in some question
     return "ok"
 
 
