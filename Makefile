@@ -33,7 +33,7 @@ student-book: $(STAMP)
 ## --dist loadfile keeps each file, so each notebook's cells, on one worker, in order.
 WORKERS ?= auto
 test: $(STAMP)
-	@test -x /usr/bin/chromium || echo "make test: /usr/bin/chromium is not installed, so the browser test "\
+	@test -x /usr/bin/chromium || echo "make test: /usr/bin/chromium is not installed, so the browser test"\
 		"(tests/test_browser.py) is SKIPPED; install it with: apt-get install chromium"
 	$(BIN)/python -m pytest -n $(WORKERS) --maxprocesses 4 --dist loadfile
 
