@@ -153,6 +153,13 @@ builtins.isinstance = lambda *a: True
 grader.check = lambda *a, **k: None
 '''
 
+WRONG_STUB = '''
+import torch
+
+def bn_train_forward(x, gamma, beta, eps=1e-5):
+    return torch.zeros_like(x), torch.zeros(x.shape[1]), torch.ones(x.shape[1])
+'''
+
 TAMPER_RUNTIME = '''
 import torch
 
@@ -244,9 +251,8 @@ def a1_cases(student, solution):
             replace_def(solution, "bn_train_forward", fwd.replace("torch.sqrt(var + eps)", "torch.sqrt(var - 1.0)")),
             {"q1_train_forward": 0, "q2_running_stats": 3}, "nan"),
         "invalid_json": ('{"cells": [ this is not json', 0, "invalid JSON"),
-        "tamper_top_level": (insert_top(replace_def(student, "bn_train_forward", TAMPER_RUNTIME.replace(
-            "mods[0].allclose = lambda *a, **k: True\n    mods[1].assert_close = lambda *a, **k: None\n", "")),
-            TAMPER_TOP), 0, "assigns to `torch.allclose`"),
+        "tamper_top_level": (insert_top(replace_def(student, "bn_train_forward", WRONG_STUB), TAMPER_TOP),
+                             0, "assigns to `np.testing.assert_allclose`"),
         "tamper_at_runtime": (replace_def(solution, "bn_train_forward", TAMPER_RUNTIME),
                               {"q1_train_forward": 0, "q2_running_stats": 0}, "tampering detected"),
         "rigged_tensor_subclass": (replace_def(solution, "bn_train_forward", RIGGED_TENSOR),

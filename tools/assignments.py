@@ -233,16 +233,24 @@ class Submission:
         self._read_code()
 
     def _read_code(self):
+        parsed = []
         for idx, cell in enumerate(self.cells, 1):
             if cell.get("cell_type") != "code":
                 continue
             src = _strip_magics(_source(cell))
             try:
-                tree = ast.parse(src)
+                parsed.append((idx, src, ast.parse(src)))
             except SyntaxError as e:
-                self.notes.append(f"code cell {idx}: syntax error (line {e.lineno}: {e.msg}); "
+                self.notes.append(f"cell {idx}: syntax error (line {e.lineno}: {e.msg}); "
                                   "its definitions are missing")
-                continue
+        for _, _, tree in parsed:  # import aliases first: `np.testing.x = ...` is seen as numpy
+            for stmt in tree.body:
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    mod = stmt.module if isinstance(stmt, ast.ImportFrom) else None
+                    for a in stmt.names:
+                        local = a.asname or a.name.split(".")[0]
+                        self.aliases[local] = f"{mod}.{a.name}" if mod else (a.name if a.asname else local)
+        for idx, src, tree in parsed:
             self._scan_tamper(tree, idx)
             for stmt in tree.body:
                 label = f"cell {idx}, line {stmt.lineno}"
@@ -252,9 +260,6 @@ class Submission:
                     names = [a.name.split(".")[0] for a in stmt.names]
                     if (mod or names[0]).split(".")[0] in SKIPPED_IMPORTS:
                         continue
-                    for a in stmt.names:
-                        local = a.asname or a.name.split(".")[0]
-                        self.aliases[local] = f"{mod}.{a.name}" if mod else (a.name if a.asname else local)
                     self.definitions.append((label, seg))
                 elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                     self.defs[stmt.name] = stmt
@@ -267,7 +272,7 @@ class Submission:
 
     def _scan_tamper(self, tree, idx):
         def hit(node, what):
-            self.tamper.append(f"code cell {idx}, line {getattr(node, 'lineno', '?')}: {what}")
+            self.tamper.append(f"cell {idx}, line {getattr(node, 'lineno', '?')}: {what}")
 
         for node in ast.walk(tree):
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
@@ -778,9 +783,10 @@ def _run_question(sub: Submission, test_file, workdir: Path, wall: float):
     if end_reason and end_reason.startswith("timed out"):
         try:  # where the sandbox was stuck (faulthandler's dump), if in the student's code
             dump = (workdir / "sandbox_output.txt").read_text(errors="replace")
-            where = [l.strip() for l in dump.splitlines() if "<submission" in l]
+            where = re.findall(r'File "<submission cell (\d+), line (\d+)>", line (\d+) in (\S+)', dump)
             if where:
-                end_reason += "; it was running " + where[0].replace('File "<submission ', "").replace('>"', "")
+                cell, start, line, fn = where[0]
+                end_reason += (f"; it was at `{fn}`, cell {cell} line {int(start) + int(line) - 1}")
         except OSError:
             pass
     if end_reason is None and not done:
