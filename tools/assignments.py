@@ -667,6 +667,8 @@ def _sandbox(workdir: Path, definitions, test_file, fd: int, cpu_seconds: float)
             if changed:
                 frame["tamper"] = "replaced " + ", ".join(changed)
             frame["violations"] = list(violations)
+            if "result" in frame and len(json.dumps(frame["result"])) > MAX_FRAME // 2:
+                frame["result"] = {"t": "opaque", "type": "result too large to send"}
             send(frame)
             if "raised" in frame and frame["raised"][0] in ("SystemExit", "KeyboardInterrupt"):
                 raise RuntimeError("submission exited")
@@ -1057,6 +1059,8 @@ def grade(assignment: str, subs, out: Path, question_timeout: float = 10.0, budg
                                       for q in auto},
                         "notes": [], "errors": ["the grader could not finish this submission"],
                         "tamper": [], "manual": {q["name"]: {"points": q["points"], "answer": None} for q in manual}})
+        if any(_report_name(r) == _report_name(res) for r in rows):  # same folder/name twice
+            res["report"] = _report_name(res)[:-3] + f"__{before[:8]}.md"
         rows.append(res)
         _write_report(out, assignment, res, auto, manual)
     _write_csv(out, rows, auto, manual)
@@ -1079,19 +1083,21 @@ def _status(res):
 
 
 def _report_name(res):
-    p = Path(res["file"])
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{p.parent.name}__{p.stem}") + ".md"
+    if "report" not in res:
+        p = Path(res["file"])
+        res["report"] = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{p.parent.name}__{p.stem}") + ".md"
+    return res["report"]
 
 
 def _write_csv(out, rows, auto, manual):
     with open(out / "grades.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["submission", "sha256", "status", *[q["name"] for q in auto], "autograded",
+        w.writerow(["submission", "report", "sha256", "status", *[q["name"] for q in auto], "autograded",
                     "autograded_possible", *[f"{q['name']} (manual, /{q['points']})" for q in manual],
                     "seconds", "file_unchanged"])
         for r in rows:
             scores = [r["questions"][q["name"]]["score"] for q in auto]
-            w.writerow([r["file"], r["sha256"][:16], _status(r), *scores, round(sum(scores), 4),
+            w.writerow([r["file"], f"reports/{_report_name(r)}", r["sha256"][:16], _status(r), *scores, round(sum(scores), 4),
                         sum(r["questions"][q["name"]]["possible"] for q in auto),
                         *["" for _ in manual], r["wall_seconds"], r["unchanged"]])
 
