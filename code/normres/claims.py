@@ -64,8 +64,11 @@ def _as_float(x, name: str) -> float:
     return float(x)
 
 
-def claim(key: str, sentence: str, value, op: str, threshold) -> float:
-    """Assert that ``value <op> threshold``; return the value.
+def claim(key: str, sentence: str, value, op: str, threshold) -> None:
+    """Assert that ``value <op> threshold``.
+
+    It returns nothing, so a claim that ends a notebook cell prints nothing (a trailing ``;`` does
+    not reliably silence a cell's value under nbval, which runs cells without input history).
 
     Args:
         key: a unique dotted name starting with the chapter, e.g. ``"layer_norm.batch_size"``.
@@ -108,7 +111,6 @@ def claim(key: str, sentence: str, value, op: str, threshold) -> float:
             raise AssertionError(f"claim {key} measured {v:.4g} at seed {current_seed()}, but the ledger "
                                  f"{ledger} records {recorded:.4g}: the ledger is stale, run make test-seeds "
                                  f"(claim: {sentence})")
-    return v
 
 
 def _ledger_value(path: str, key: str, seed: int) -> float | None:
