@@ -133,6 +133,25 @@ def _toc_rank(nb: str) -> tuple:
     return (0, files.index(stem), nb) if stem in files else (1, 0, nb)
 
 
+def _chapter_numbers() -> dict[str, int]:
+    """Chapter numbers as the book shows them: notebooks and pages of the numbered parts of the
+    table of contents, counted in order."""
+    try:
+        import yaml
+        toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    except Exception:
+        return {}
+    numbers, n = {}, 0
+    for part in toc.get("parts", []):
+        if not part.get("numbered"):
+            continue
+        for entry in part.get("chapters", []):
+            if "file" in entry:
+                n += 1
+                numbers[entry["file"] + ".ipynb"] = n
+    return numbers
+
+
 def chapter_title(nb: str) -> str:
     """The first level-1 heading of a notebook, or its file name."""
     try:
@@ -195,9 +214,7 @@ def claim_keys_in_notebook(nb: pathlib.Path) -> tuple[list[str], list[str]]:
 def _fmt(v) -> str:
     if v is None:
         return "—"
-    if v == 0:
-        return "0"
-    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.1e}"
+    return f"{v:.3g}"
 
 
 def _fmt_margin(m) -> str:
@@ -261,28 +278,30 @@ def render(ledger: dict) -> str:
         + ".",
         "",
     ]
-    header = ["Claim", "Chapter", "Holds if", "stored seed"] + [f"seed {x}" for x in other] + ["Smallest margin"]
-    lines += ["| " + " | ".join(header) + " |",
-              "|" + "|".join(["---", "---", "---"] + ["---:"] * (len(header) - 3)) + "|"]
+    header = ["Claim", "Chapter", "Holds if", "Value at each seed", "Smallest margin"]
+    lines += ["| " + " | ".join(header) + " |", "|---|---|---|---:|---:|"]
+    numbers = _chapter_numbers()
     for nb, entry in ledger["notebooks"].items():
         rel = pathlib.PurePosixPath(nb).relative_to("chapters")
-        chapter = f"[{chapter_title(nb)}]({rel})"
+        label = f"{numbers[nb]}" if nb in numbers else chapter_title(nb)
+        chapter = f"[{label}]({rel})"
         stored_seed = entry.get("stored_seed")
         for c in entry["claims"]:
             m = smallest_margin(c, seeds)
-            need = f"{SYMBOL[c['op']]} {_fmt(c['threshold'])}" + (" (varies)" if c.get("threshold_varies") else "")
-            vals = [_fmt(c["values"].get(x)) for x in seeds]
-            if stored_seed is not None:
-                vals[0] += f" ({stored_seed})"
+            need = f"{SYMBOL[c['op']]}&nbsp;{_fmt(c['threshold'])}" + (" (varies)" if c.get("threshold_varies") else "")
+            names = [f"stored&nbsp;({stored_seed})" if x == STORED and stored_seed is not None else
+                     "stored" if x == STORED else x for x in seeds]
+            vals = "<br>".join(f"{name}:&nbsp;{_fmt(c['values'].get(x))}" for name, x in zip(names, seeds))
             mtxt = _fmt_margin(m)
             if m is not None and m < 0:
                 mtxt = f"**{mtxt} fails**"
             elif m is not None and m < FRAGILE:
                 mtxt = f"**{mtxt} fragile**"
             sentence = c["sentence"].replace("|", "\\|")
-            row = [f"{sentence} <br>`{c['key']}`", chapter, need] + vals + [mtxt]
+            row = [f"{sentence} <br>`{c['key']}`", chapter, need, vals, mtxt]
             lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "The stored seed is given in parentheses after its value. Regenerate this page and its "
+    lines += ["", "Chapters are given by their number; the seed whose outputs a chapter stores is in "
+              "parentheses. Regenerate this page and its "
               "data with `make test-seeds` (all notebooks, four runs each) or "
               "`make test-seeds NB=chapters/<part>/<chapter>.ipynb` (one chapter; the others' rows are "
               "kept).", ""]
