@@ -117,7 +117,7 @@ def test_update_and_render_flag_fragile_claims(tmp_path, monkeypatch):
     page = tool.render(ledger)
     assert "**2 claims** in 1 chapter; **1 fragile**" in page
     assert "[The chapter](ch.ipynb)" in page
-    firm, weak = [line for line in page.splitlines() if line.startswith("| sentence of")]
+    firm, weak = [row for row in page.split("\n* - ") if row.startswith("sentence of")]
     assert "fragile" in weak and "fragile" not in firm and "300%" in firm   # (0.4 - 0.1) / 0.1
 
 

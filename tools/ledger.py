@@ -36,7 +36,7 @@ LEDGER = ROOT / "chapters" / "ledger.json"
 PAGE = ROOT / "chapters" / "ledger.md"
 FRAGILE = 0.10
 STORED = "stored"   # the label of the run at the seed the notebook asks for (its stored outputs)
-SYMBOL = {">": ">", ">=": "≥", "<": "<", "<=": "≤"}
+SYMBOL = {">": "&gt;", ">=": "≥", "<": "&lt;", "<=": "≤"}   # entities: a leading ">" would quote
 
 
 def _margin(value, op: str, threshold: float):
@@ -221,7 +221,7 @@ def _fmt_margin(m) -> str:
     if m is None:
         return "missing"
     if m >= 10:
-        return "> 1000%"
+        return "&gt;&nbsp;1000%"
     return f"{100 * m:.0f}%" if abs(m) >= 0.01 else f"{100 * m:.1f}%"
 
 
@@ -278,8 +278,8 @@ def render(ledger: dict) -> str:
         + ".",
         "",
     ]
-    header = ["Claim", "Chapter", "Holds if", "Value at each seed", "Smallest margin"]
-    lines += ["| " + " | ".join(header) + " |", "|---|---|---|---:|---:|"]
+    lines += ["```{list-table}", ":header-rows: 1", ":width: 100%", ":widths: 56 8 20 16", "",
+              "* - Claim, and when it holds", "  - Ch.", "  - Value at each seed", "  - Smallest margin"]
     numbers = _chapter_numbers()
     for nb, entry in ledger["notebooks"].items():
         rel = pathlib.PurePosixPath(nb).relative_to("chapters")
@@ -289,19 +289,23 @@ def render(ledger: dict) -> str:
         for c in entry["claims"]:
             m = smallest_margin(c, seeds)
             need = f"{SYMBOL[c['op']]}&nbsp;{_fmt(c['threshold'])}" + (" (varies)" if c.get("threshold_varies") else "")
-            names = [f"stored&nbsp;({stored_seed})" if x == STORED and stored_seed is not None else
-                     "stored" if x == STORED else x for x in seeds]
-            vals = "<br>".join(f"{name}:&nbsp;{_fmt(c['values'].get(x))}" for name, x in zip(names, seeds))
+            vals = []
+            for x in seeds:
+                v = _fmt(c["values"].get(x))
+                if x == STORED:
+                    vals.append(f"**{stored_seed if stored_seed is not None else 'stored'}**:&nbsp;{v}")
+                else:
+                    vals.append(f"{x}:&nbsp;{v}")
             mtxt = _fmt_margin(m)
             if m is not None and m < 0:
                 mtxt = f"**{mtxt} fails**"
             elif m is not None and m < FRAGILE:
                 mtxt = f"**{mtxt} fragile**"
-            sentence = c["sentence"].replace("|", "\\|")
-            row = [f"{sentence} <br>`{c['key']}`", chapter, need, vals, mtxt]
-            lines.append("| " + " | ".join(row) + " |")
+            lines += [f"* - {c['sentence']} <br>`{c['key']}`: holds if value {need}", f"  - {chapter}",
+                      "  - " + "<br>".join(vals), f"  - {mtxt}"]
+    lines += ["```"]
     lines += ["", "Chapters are given by their number; the seed whose outputs a chapter stores is in "
-              "parentheses. Regenerate this page and its "
+              "bold. Regenerate this page and its "
               "data with `make test-seeds` (all notebooks, four runs each) or "
               "`make test-seeds NB=chapters/<part>/<chapter>.ipynb` (one chapter; the others' rows are "
               "kept).", ""]
