@@ -7,8 +7,11 @@
 for every master in ``chapters/assignments/`` (a notebook whose first cell is otter's raw
 ``# ASSIGNMENT CONFIG``), ``otter assign`` makes the student version (solutions replaced by
 ``...``, hidden tests dropped) and this script writes it to ``assignments/<name>.ipynb``, the file
-``_toc.yml`` lists. That folder is generated and git-ignored; ``make book`` and the tests make it
-first. The page's download button therefore hands out the student notebook. For the book the
+``_toc.yml`` lists. The page's download button therefore hands out the student notebook. The pages
+are generated but committed, so that the launch buttons (Binder, JupyterHub, Colab), which open a
+page's file from the repository, find it: after changing a master, run ``make book`` (it refreshes
+stale pages first) and commit ``assignments/``; ``tests/test_coursework.py`` fails while a page is
+stale. For the book the
 master's ``tests.files`` is switched off, so the public tests travel inside the notebook's metadata
 and ``grader.check`` works in a downloaded copy without a ``tests/`` folder (``make assignments``
 builds the instructor's versions, with test files and autograder zips, into
