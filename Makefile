@@ -65,4 +65,4 @@ grade: $(STAMP)
 	$(BIN)/python tools/assignments.py grade $(A) $(SUB)
 
 clean:
-	rm -rf _build assignments
+	rm -rf _build
