@@ -224,7 +224,9 @@ def test_final_norm_defaults():
     assert isinstance(TransformerEncoder(8, 4, D, H, F, 2, 20, norm_position="post").final_norm, nn.Identity)
     assert isinstance(TransformerEncoder(8, 4, D, H, F, 2, 20, norm_position="pre",
                                          final_norm=False).final_norm, nn.Identity)
-    assert isinstance(make_norm("dyt", D), N.DynamicTanh) if hasattr(N, "DynamicTanh") else True
+    assert isinstance(make_norm("dyt", D), N.DynamicTanh)
+    assert isinstance(make_norm("masked_batch", D), N.MaskedBatchNorm1d)
+    assert isinstance(make_norm("none", D), nn.Identity)
 
 
 def test_feedforward(gen):
