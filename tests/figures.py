@@ -9,7 +9,7 @@ notebook is executed twice). That covers ``image/png`` outputs and the static PN
 Re-executed figures come out byte-identical to the stored ones on another machine, so the check
 is nearly exact: a figure passes when its bytes match, or when its pixels match within
 ``PIXEL_TOLERANCE`` (a channel difference up to 8/255 is ignored, e.g. antialiasing of text from a
-different FreeType) on all but ``MAX_DIFFERING`` (0.1%) of its pixels. A failure names the cell
+different FreeType) on all but ``MAX_DIFFERING`` (0.01%) of its pixels. A failure names the cell
 (nbval prints its number and source) and the size of the difference.
 
 Loaded by the repository's root conftest.py, so it is active for ``pytest chapters/...`` as well.
@@ -26,7 +26,7 @@ import re
 import numpy as np
 
 PIXEL_TOLERANCE = 8 / 255
-MAX_DIFFERING = 0.001
+MAX_DIFFERING = 1e-4
 _EMBEDDED = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
 
 
