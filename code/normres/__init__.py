@@ -10,11 +10,16 @@ The layout follows the book's architecture:
   keys of their ``torch.nn`` namesakes).
 - **The bench they are tried on.** :mod:`normres.bench`: ``data`` (the digits), ``models`` (plain
   and residual MLPs and conv nets), ``train`` (training loop and sweeps), ``seeding``,
-  ``sequences`` (padded token batches).
+  ``sequences`` (padded token batches), ``ensemble`` (a whole learning-rate x seed sweep of small
+  MLPs trained as one vectorized model).
 - **The instruments that measure.** :mod:`normres.probes`: ``activations``, ``residual``,
-  ``landscape``, ``smoothness``, ``conditioning``, ``benchmark``.
-- :mod:`normres.plotting` (the book's figure style) and :mod:`normres.claims` (every experimental
-  claim of the book, asserted with its sentence and threshold).
+  ``landscape``, ``smoothness``, ``conditioning``, ``benchmark``, ``numerics`` (one-pass, two-pass
+  and Welford variances in low precision).
+- **Part III.** :mod:`normres.transformer`: a small Transformer encoder (attention with a padding
+  mask, feed-forward, blocks with a choice of norm position and kind, token tasks, training).
+- :mod:`normres.plotting` (the book's figure style and block diagrams), :mod:`normres.interactive`
+  (figures a reader can scrub or turn, offline) and :mod:`normres.claims` (every experimental claim
+  of the book, asserted with its sentence and threshold).
 """
 
 from . import functional, nn

@@ -7,6 +7,8 @@
   rate and batch-size sweeps.
 - :mod:`normres.bench.seeding`: one place where randomness starts (``NORMRES_SEED``).
 - :mod:`normres.bench.sequences`: synthetic padded token batches, masks and positions.
+- :mod:`normres.bench.ensemble`: a learning-rate x seed sweep of plain MLPs trained as one
+  vectorized model (a drop-in for ``train.lr_sweep``).
 """
 
 from . import data, models, seeding, sequences, train

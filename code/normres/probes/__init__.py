@@ -6,6 +6,7 @@
 - :mod:`normres.probes.landscape`: filter-normalized directions, loss slices and their roughness.
 - :mod:`normres.probes.smoothness`: how the loss and gradient change along the gradient direction.
 - :mod:`normres.probes.conditioning`: gradient descent on least squares and condition numbers.
+- :mod:`normres.probes.numerics`: one-pass, two-pass and Welford variances in any float dtype.
 - :mod:`normres.probes.benchmark`: the operators a call runs; best-of-n timing (reported, never
   asserted).
 
