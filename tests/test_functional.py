@@ -11,7 +11,7 @@ import torch.nn.functional as TF
 from normres import functional as F
 from normres.backward import BatchNormFunction, LayerNormFunction
 
-from conftest import TOL
+from tolerances import TOL
 
 DTYPES = [torch.float32, torch.float64]
 EPS = [1e-5, 1e-3, 0.1]

@@ -7,7 +7,7 @@ from torch import nn
 
 import normres.nn as N
 
-from conftest import TOL
+from tolerances import TOL
 
 PAIRS = [
     (lambda **k: N.BatchNorm1d(5, **k), lambda **k: nn.BatchNorm1d(5, **k), (8, 5)),

@@ -69,5 +69,7 @@ def test_notebook_was_executed_cleanly(path):
 def test_notebook_has_exercises_and_citations(path):
     text = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
     assert text.count("```{exercise}") >= 3, "at least three exercises"
-    assert text.count("```{solution}") >= text.count("```{exercise}"), "every exercise has a solution"
+    # a solution is one directive or a gated pair (solution-start ... solution-end) around code cells
+    solutions = text.count("```{solution}") + text.count("```{solution-start}")
+    assert solutions >= text.count("```{exercise}"), "every exercise has a solution"
     assert "{cite" in text, "a chapter cites its sources"
