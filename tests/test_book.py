@@ -1,8 +1,6 @@
 """The book builds from the stored outputs with warnings as errors, into a temporary folder."""
 
 import pathlib
-import subprocess
-import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
