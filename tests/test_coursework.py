@@ -17,11 +17,11 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import book_editions  # noqa: E402
+from toc import toc_files  # noqa: E402
 
 MASTERS = book_editions.masters()
 TEXT_SUFFIXES = {".html", ".ipynb", ".txt", ".md", ".py", ".json", ".yml"}
@@ -131,18 +131,6 @@ def leaks(secret_map: dict[str, str], folder: pathlib.Path) -> list[str]:
     return found
 
 
-def toc_files() -> set[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = set()
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                files.add(entry["file"])
-            walk(entry.get("sections", []))
-    for part in toc.get("parts", []):
-        walk(part["chapters"])
-    return files
 
 
 def test_there_are_assignments():

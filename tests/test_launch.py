@@ -17,6 +17,9 @@ import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+from toc import toc_files  # noqa: E402
+
 spec = importlib.util.spec_from_file_location("setup_cell", ROOT / "tools" / "setup_cell.py")
 setup_cell = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(setup_cell)
@@ -24,17 +27,7 @@ spec.loader.exec_module(setup_cell)
 
 def toc_notebooks():
     """The chapter notebooks: every .ipynb listed in _toc.yml (assignments are not chapters)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = []
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-    for part in toc.get("parts", []):
-        walk(part["chapters"])
-    return [ROOT / f"{f}.ipynb" for f in files
+    return [ROOT / f"{f}.ipynb" for f in toc_files()
             if (ROOT / f"{f}.ipynb").is_file() and "assignments" not in pathlib.Path(f).parts]
 
 

@@ -8,9 +8,9 @@ one machine (absolute paths, memory addresses, timings, progress bars).
 import json
 import pathlib
 import re
+import sys
 
 import pytest
-import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # chapters/assignments holds otter master notebooks (not chapters): tests/test_assignments.py checks them
@@ -24,18 +24,8 @@ MACHINE_SPECIFIC = re.compile(
 )
 
 
-def toc_files():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = {toc["root"]}
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                files.add(entry["file"])
-            walk(entry.get("sections", []))
-    for part in toc.get("parts", []):
-        walk(part["chapters"])
-    return files
+sys.path.insert(0, str(ROOT / "tools"))
+from toc import toc_files  # noqa: E402
 
 
 def test_there_are_notebooks():

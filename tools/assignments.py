@@ -67,7 +67,6 @@ os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
-MASTERS = ROOT / "chapters" / "assignments"
 BUILD = ROOT / "_build" / "assignments"
 
 # ---------------------------------------------------------------------------------------------
@@ -75,26 +74,7 @@ BUILD = ROOT / "_build" / "assignments"
 # ---------------------------------------------------------------------------------------------
 
 
-def _source(cell) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
-def masters() -> dict[str, Path]:
-    """``{assignment name: master path}`` for every master notebook in chapters/assignments."""
-    import yaml
-
-    found = {}
-    for path in sorted(MASTERS.glob("*.ipynb")):
-        nb = json.loads(path.read_text())
-        if not nb.get("cells"):
-            continue
-        first = _source(nb["cells"][0])
-        if nb["cells"][0].get("cell_type") != "raw" or not first.startswith("# ASSIGNMENT CONFIG"):
-            continue
-        config = yaml.safe_load(first.split("\n", 1)[1]) or {}
-        found[config.get("name", path.stem)] = path
-    return found
+from masters import MASTERS, masters, source as _source  # noqa: E402  (tools/ is the script's folder)
 
 
 def master_questions(master: Path) -> list[dict]:

@@ -38,10 +38,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-MASTERS = ROOT / "chapters" / "assignments"
 PAGES = ROOT / "assignments"
 STUDENT_HTML = ROOT / "_build" / "student" / "html"
-CONFIG_HEADER = "# ASSIGNMENT CONFIG"
 
 NOTE = """> **This is the student version of the assignment.** Download it with the download button at
 > the top of the page (`.ipynb`) and work on it in the course's environment (`make lab`, or
@@ -50,21 +48,7 @@ NOTE = """> **This is the student version of the assignment.** Download it with 
 > submitted notebook with further, hidden tests and marks the written answers by hand."""
 
 
-def _source(cell) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
-def masters() -> dict[str, Path]:
-    """``{assignment name: master notebook}`` for every master in chapters/assignments/."""
-    found = {}
-    for path in sorted(MASTERS.glob("*.ipynb")):
-        cells = json.loads(path.read_text()).get("cells") or []
-        if not cells or cells[0].get("cell_type") != "raw" or not _source(cells[0]).startswith(CONFIG_HEADER):
-            continue
-        config = yaml.safe_load(_source(cells[0]).split("\n", 1)[1]) or {}
-        found[config.get("name", path.stem)] = path
-    return found
+from masters import CONFIG_HEADER, masters, source as _source  # noqa: E402  (tools/ is the script's folder)
 
 
 def _fingerprint(master: Path) -> str:

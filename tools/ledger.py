@@ -116,19 +116,10 @@ def update(path: pathlib.Path, results: dict[str, dict[str, list[dict]]], seeds:
 def _toc_rank(nb: str) -> tuple:
     """Order notebooks as the table of contents does (unlisted ones last, by path)."""
     try:
-        import yaml
-        toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+        from toc import toc_files
+        files = toc_files(ROOT)
     except Exception:   # rendering must not depend on the toc being parseable
         return (1, 0, nb)
-    files = []
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                files.append(entry["file"])
-            walk(entry.get("sections", []))
-    for part in toc.get("parts", []):
-        walk(part.get("chapters", []))
     stem = str(pathlib.PurePosixPath(nb).with_suffix(""))
     return (0, files.index(stem), nb) if stem in files else (1, 0, nb)
 

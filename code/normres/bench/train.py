@@ -229,8 +229,7 @@ def lr_sweep(build, train_data: tuple[torch.Tensor, torch.Tensor], *, lrs, seeds
     if not lrs or not seeds:
         raise ValueError("lrs and seeds must each hold at least one value")
     for lr in lrs:
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:
-            raise ValueError(f"lrs must hold positive numbers, got {lr!r}")
+        _checks.check_positive_number(lr, "lrs")
     results: dict[float, list[History]] = {}
     for lr in lrs:
         results[lr] = []
