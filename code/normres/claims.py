@@ -35,7 +35,7 @@ import re
 
 from .bench.seeding import current_seed
 
-__all__ = ["claim", "margin", "OPS", "LEDGER_RTOL"]
+__all__ = ["claim", "check", "margin", "OPS", "LEDGER_RTOL", "KINDS"]
 
 LEDGER_RTOL = 0.1
 _ledger_cache: dict = {}
@@ -46,6 +46,7 @@ OPS = {
     "<": lambda v, t: v < t,
     "<=": lambda v, t: v <= t,
 }
+KINDS = ("experiment", "check")
 _KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 
 
@@ -64,7 +65,7 @@ def _as_float(x, name: str) -> float:
     return float(x)
 
 
-def claim(key: str, sentence: str, value, op: str, threshold) -> None:
+def claim(key: str, sentence: str, value, op: str, threshold, *, kind: str = "experiment") -> None:
     """Assert that ``value <op> threshold``.
 
     It returns nothing, so a claim that ends a notebook cell prints nothing (a trailing ``;`` does
@@ -76,6 +77,10 @@ def claim(key: str, sentence: str, value, op: str, threshold) -> None:
         value: the measured number (float, int, or 0-d tensor / NumPy scalar).
         op: one of ``">"``, ``">="``, ``"<"``, ``"<="``.
         threshold: the number the claim is measured against, chosen before looking.
+        kind: ``"experiment"`` (a measured result, whose value moves with the seed and the
+            numerics; the ledger gives its margin in spreads over seeds) or ``"check"`` (true by
+            construction: an identity, a property of the code; :func:`check` is the shorthand).
+            The ledger lists checks apart from the experimental claims.
 
     Raises:
         AssertionError: naming the key, the sentence, the value and the threshold, when the claim
@@ -88,6 +93,8 @@ def claim(key: str, sentence: str, value, op: str, threshold) -> None:
         raise ValueError("sentence must be a non-empty string stating the claim")
     if op not in OPS:
         raise ValueError(f"op must be one of {tuple(OPS)}, got {op!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     v = _as_float(value, "value")
     t = _as_float(threshold, "threshold")
     if not math.isfinite(t):
@@ -98,7 +105,7 @@ def claim(key: str, sentence: str, value, op: str, threshold) -> None:
     if log:
         record = {"key": key, "sentence": sentence, "value": v if math.isfinite(v) else None,
                   "op": op, "threshold": t, "margin": m if math.isfinite(m) else None,
-                  "held": held, "seed": current_seed()}
+                  "held": held, "seed": current_seed(), "kind": kind}
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
     if not held:
@@ -111,6 +118,12 @@ def claim(key: str, sentence: str, value, op: str, threshold) -> None:
             raise AssertionError(f"claim {key} measured {v:.4g} at seed {current_seed()}, but the ledger "
                                  f"{ledger} records {recorded:.4g}: the ledger is stale, run make test-seeds "
                                  f"(claim: {sentence})")
+
+
+def check(key: str, sentence: str, value, op: str, threshold) -> None:
+    """:func:`claim` for a statement true by construction (an identity, a property of the code,
+    not an experimental result): asserted the same way, kept out of the experimental ledger."""
+    claim(key, sentence, value, op, threshold, kind="check")
 
 
 def _ledger_value(path: str, key: str, seed: int) -> float | None:
