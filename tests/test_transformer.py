@@ -289,3 +289,123 @@ def test_bad_forward_arguments():
         attn(torch.randn(2, 5, D + 1))
     with pytest.raises(ValueError, match="copy_from_torch"):
         copy_from_torch(TransformerBlock(D, H, F, norm="rms"), nn.TransformerEncoderLayer(D, H, F))
+
+
+@pytest.mark.parametrize("norm_position", ["post", "pre"])
+def test_bias_false_means_what_torch_means(gen, norm_position):
+    """torch's TransformerEncoderLayer(bias=False) drops the linear maps' biases and the layer
+    norms' shifts; ours does the same, has the same parameters and computes the same function."""
+    torch.manual_seed(0)
+    theirs = nn.TransformerEncoderLayer(D, H, F, dropout=0.0, batch_first=True, bias=False,
+                                        norm_first=norm_position == "pre").double()
+    with torch.no_grad():
+        for p in theirs.parameters():
+            if p.dim() == 1:   # the norms' gains: away from 1, so a missed copy would show
+                p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.5 + 1.0)
+    ours = TransformerBlock(D, H, F, norm_position=norm_position, bias=False).double()
+    assert ours.norm1.bias is None and ours.norm2.bias is None
+    assert ours.self_attn.in_proj.bias is None and ours.ffn.linear2.bias is None
+    n_ours = sum(p.numel() for p in ours.parameters())
+    n_theirs = sum(p.numel() for p in theirs.parameters())
+    assert n_ours == n_theirs
+    copy_from_torch(ours, theirs)
+    x, pad = padded_input(gen)
+    theirs.train()
+    torch.testing.assert_close(ours(x, pad)[~pad], theirs(x, src_key_padding_mask=pad)[~pad],
+                               atol=1e-10, rtol=1e-10)
+    with pytest.raises(ValueError, match="disagree on biases"):
+        copy_from_torch(TransformerBlock(D, H, F, norm_position=norm_position).double(), theirs)
+
+
+@pytest.mark.parametrize("norm", ["layer", "batch", "masked_batch", "dyt", "power", "rms", "none"])
+def test_bias_false_removes_every_shift(norm):
+    m = TransformerEncoder(8, 4, D, H, F, 2, 20, norm_position="pre", norm=norm, bias=False)
+    names = [n for n, _ in m.named_parameters()]
+    assert not [n for n in names if n.endswith(".bias")], names
+    with_bias = TransformerEncoder(8, 4, D, H, F, 2, 20, norm_position="pre", norm=norm)
+    if norm in ("layer", "batch", "masked_batch", "dyt", "power"):
+        assert with_bias.blocks[0].norm1.bias is not None and with_bias.final_norm.bias is not None
+    batch = TokenTask(vocab_size=8).sample(3, torch.Generator().manual_seed(0))
+    assert torch.isfinite(m(batch.tokens, batch.key_padding_mask)).all()
+    with pytest.raises(ValueError, match="bias=False"):
+        make_norm("position_batch", D, bias=False, max_len=8)
+    with pytest.raises(TypeError, match="bias"):
+        make_norm("layer", D, bias=0)
+
+
+def test_position_batch_norm_in_the_encoder():
+    from normres.nn import PerPositionBatchNorm
+    task = TokenTask("above_mean", vocab_size=8, min_len=2, max_len=6)
+    torch.manual_seed(0)
+    m = TransformerEncoder(8, 2, D, H, F, 1, 12, norm_position="post", norm="position_batch",
+                           positions="none")
+    assert isinstance(m.blocks[0].norm1, PerPositionBatchNorm) and m.blocks[0].norm1.max_len == 12
+    g = torch.Generator().manual_seed(1)
+    m.train()
+    for _ in range(3):
+        b = task.sample(16, g)
+        m(b.tokens, b.key_padding_mask)
+    tracked = m.blocks[0].norm1.num_batches_tracked
+    assert tracked[0] == 3 and tracked[6:].sum() == 0
+    m.eval()
+    short = task.sample(4, g)
+    assert torch.isfinite(m(short.tokens, short.key_padding_mask)).all()
+    long = task.sample(4, g, min_len=8, max_len=8)
+    with pytest.raises(ValueError, match="no running statistics"):
+        m(long.tokens, long.key_padding_mask)
+    with pytest.raises(ValueError, match="max_len is required"):
+        TransformerBlock(D, H, F, norm="position_batch")
+    with pytest.raises(ValueError, match="max_len is only used"):
+        TransformerBlock(D, H, F, max_len=8)
+
+
+def test_power_norm(gen):
+    from normres.transformer import PowerNorm
+    x, pad = padded_input(gen)
+    real = ~pad
+    pn = PowerNorm(D, warmup_iters=2).double()
+    with torch.no_grad():
+        pn.weight.copy_(torch.randn(D, generator=gen, dtype=torch.float64))
+        pn.bias.copy_(torch.randn(D, generator=gen, dtype=torch.float64))
+    xs = x / torch.sqrt((x * x).mean(-1, keepdim=True) + pn.eps)        # each token's RMS scaling
+    psi2 = (xs[real] ** 2).mean(0)
+    # warm-up: the batch's quadratic mean over real tokens, no mean subtracted; 0 at padding
+    y = pn(x, real)
+    torch.testing.assert_close(y[real], (xs / torch.sqrt(psi2 + pn.eps) * pn.weight + pn.bias)[real])
+    assert (y[pad] == 0).all()
+    torch.testing.assert_close(pn.running_phi, psi2)
+    # padding changes nothing, in training mode too
+    x2 = x.clone()
+    x2[pad] = 1e3
+    pn2 = PowerNorm(D, warmup_iters=2).double()
+    pn2.load_state_dict({**pn.state_dict(), "iters": torch.tensor(0), "running_phi": torch.ones(D, dtype=torch.float64)})
+    torch.testing.assert_close(pn2(x2, real)[real], y[real])
+    # after the warm-up the forward pass uses the running value, not the batch's
+    pn(x, real)
+    phi_before = pn.running_phi.clone()
+    y3 = pn(x[:2], real[:2])                                            # step 3 > warmup_iters
+    xs2 = xs[:2]
+    torch.testing.assert_close(y3[real[:2]], (xs2 / torch.sqrt(phi_before + pn.eps) * pn.weight + pn.bias)[real[:2]])
+    # the approximate backward: dL/dx_hat = (g - (1 - alpha_bkw) * ema_gz * z) / psi_B
+    pn.group_scaling = False                   # feed x_hat directly, so the grad is dL/dx_hat
+    xs_leaf = xs[:2].clone().requires_grad_(True)
+    gz_before, phi_pre = pn.ema_gz.clone(), pn.running_phi.clone()
+    out = pn(xs_leaf, real[:2])
+    w = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+    (out * w).sum().backward()
+    z = xs[:2] / torch.sqrt(phi_pre + pn.eps)
+    psi_b = torch.sqrt((xs[:2][real[:2]] ** 2).mean(0) + pn.eps)
+    g = w * pn.weight * real[:2].unsqueeze(-1)
+    expected = (g - (1 - pn.alpha_bkw) * gz_before * z) / psi_b
+    torch.testing.assert_close(xs_leaf.grad, expected)
+    approx = (g - (1 - pn.alpha_bkw) * gz_before * z)[real[:2]]
+    torch.testing.assert_close(pn.ema_gz, gz_before + (approx * z[real[:2]]).mean(0))
+    # evaluation: the running value, per token
+    pn.eval()
+    torch.testing.assert_close(pn(xs[:1], real[:1])[real[:1]],
+                               (xs[:1] / torch.sqrt(pn.running_phi + pn.eps) * pn.weight + pn.bias)[real[:1]])
+    with pytest.raises(ValueError, match="alpha_fwd"):
+        PowerNorm(D, alpha_fwd=1.0)
+    with pytest.raises(ValueError, match="warmup_iters"):
+        PowerNorm(D, warmup_iters=-1)
+

@@ -12,12 +12,14 @@ API (what the chapters and assignments use)::
   ``in_proj`` (``Linear(D, 3D)``: W_q, W_k, W_v stacked like torch's ``in_proj_weight``), ``out_proj``.
 - ``FeedForward(d_model, d_ff, activation="relu"|"gelu", bias=True)``: ``linear1``, ``linear2``.
 - ``TransformerBlock(d_model, n_heads, d_ff, norm_position="post"|"pre"|"rezero"|"deepnorm",
-  norm=None|"layer"|"rms"|"batch"|"masked_batch"|"none"|"dyt", activation="relu", bias=True,
-  eps=1e-5, deepnorm_alpha=None)``; ``forward(x, key_padding_mask=None)``. Submodules
+  norm=None|"layer"|"rms"|"batch"|"masked_batch"|"position_batch"|"power"|"none"|"dyt",
+  activation="relu", bias=True, eps=1e-5, deepnorm_alpha=None, max_len=None)``; ``forward(x, key_padding_mask=None)``. Submodules
   ``self_attn``, ``ffn``, ``norm1`` (attention step), ``norm2`` (FFN step); ReZero's scalar is the
   parameter ``resweight`` (0 at init). ``norm=None`` means "layer" ("none" for rezero).
   post: x = N(x + F(x)); pre: x = x + F(N(x)); rezero: x = x + resweight*F(x);
   deepnorm: x = N(alpha*x + F(x)) (``deepnorm_alpha`` required for a lone block).
+  ``bias`` means what torch's ``TransformerEncoderLayer(bias=...)`` means: False removes the
+  biases of all linear maps *and* the norms' shifts. ``max_len`` only for ``norm="position_batch"``.
 - ``TransformerEncoder(vocab_size, n_classes, d_model, n_heads, d_ff, n_layers, max_len,
   norm_position="pre", norm=None, activation="relu", bias=True, eps=1e-5, positions="learned"|
   "sinusoidal"|"none", init="xavier"|"torch", final_norm=None, deepnorm_alpha=None,
@@ -26,9 +28,11 @@ API (what the chapters and assignments use)::
   attributes ``tok_emb``, ``pos_emb``, ``blocks``, ``final_norm``, ``head``. ``final_norm=None``
   means a final norm for "pre" only. For "deepnorm", alpha defaults to ``(2N)^(1/4)`` and
   ``deepnorm_init_`` is applied (``deepnorm_init=False`` to skip it).
-- ``make_norm(norm, d_model, eps=1e-5)``: the one norm factory; ``apply_norm(norm, x, mask)``.
-  ``"batch"`` is :class:`TokenBatchNorm` (BatchNorm1d over all B*T positions, padding included);
-  ``"masked_batch"`` is :class:`normres.nn.MaskedBatchNorm1d` (real tokens only, padding output 0).
+- ``make_norm(norm, d_model, eps=1e-5, *, bias=True, max_len=None)``: the one norm factory;
+  ``apply_norm(norm, x, mask)``. ``"batch"`` is :class:`TokenBatchNorm` (BatchNorm1d over all B*T
+  positions, padding included); ``"masked_batch"`` is :class:`normres.nn.MaskedBatchNorm1d` (real
+  tokens only, padding output 0); ``"position_batch"`` is :class:`normres.nn.PerPositionBatchNorm`
+  (statistics per position, needs ``max_len``); ``"power"`` is :class:`PowerNorm` (Shen et al.).
 - ``deepnorm_constants(n_layers) -> (alpha, beta)`` = ((2N)^(1/4), (8N)^(-1/4)) (encoder-only);
   ``deepnorm_init_(model, n_layers)`` scales FFN, value and output projection weights by beta.
 - ``xavier_init_(model)``: Xavier-normal linear weights (W_q, W_k, W_v separately), zero biases.
@@ -52,13 +56,13 @@ from .block import (NORM_POSITIONS, TransformerBlock, copy_from_torch, deepnorm_
                     deepnorm_init_)
 from .encoder import TransformerEncoder, sinusoidal_table, xavier_init_
 from .feedforward import FeedForward
-from .norms import NORM_KINDS, TokenBatchNorm, apply_norm, make_norm
+from .norms import NORM_KINDS, PowerNorm, TokenBatchNorm, apply_norm, make_norm
 from .task import IGNORE_INDEX, PAD_ID, TASKS, TokenBatch, TokenTask, concat_batches
 from .training import (TaggerHistory, evaluate_tagger, token_loss_and_accuracy, train_tagger,
                        warmup_factor)
 
 __all__ = ["MultiHeadSelfAttention", "FeedForward", "TransformerBlock", "TransformerEncoder",
-           "make_norm", "apply_norm", "TokenBatchNorm", "NORM_KINDS", "NORM_POSITIONS",
+           "make_norm", "apply_norm", "TokenBatchNorm", "PowerNorm", "NORM_KINDS", "NORM_POSITIONS",
            "deepnorm_constants", "deepnorm_init_", "xavier_init_", "copy_from_torch", "sinusoidal_table",
            "check_key_padding_mask", "TokenTask", "TokenBatch", "concat_batches", "TASKS", "IGNORE_INDEX", "PAD_ID",
            "TaggerHistory", "train_tagger", "evaluate_tagger", "token_loss_and_accuracy", "warmup_factor"]

@@ -51,10 +51,14 @@ class TransformerBlock(nn.Module):
         norm: a kind from :data:`normres.transformer.norms.NORM_KINDS`; default ``"layer"``
             (``"none"`` for ``"rezero"``, which allows no other).
         activation: ``"relu"`` or ``"gelu"`` in the FFN.
-        bias: biases in all linear maps.
-        eps: the norms' epsilon.
+        bias: as in :class:`torch.nn.TransformerEncoderLayer`: ``False`` removes the additive
+            biases of every linear map (attention projections, FFN) **and the norms' shifts**
+            :math:`\beta` (``LayerNorm(bias=False)``).
+        eps: the norms' epsilon (torch's ``layer_norm_eps``).
         deepnorm_alpha: the constant :math:`\alpha` of ``"deepnorm"`` (required there; see
             :func:`deepnorm_constants`); must be None otherwise.
+        max_len: the positions a ``norm="position_batch"`` keeps statistics for (required there,
+            None otherwise).
 
     Submodules ``self_attn``, ``ffn`` (``linear1``, ``linear2``), ``norm1``, ``norm2`` (the norm of
     the attention and of the FFN step), and for ReZero the parameter ``resweight`` (:math:`\alpha`,
@@ -66,7 +70,8 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, norm_position: str = "post",
                  norm: str | None = None, activation: str = "relu", bias: bool = True,
-                 eps: float = 1e-5, deepnorm_alpha: float | None = None):
+                 eps: float = 1e-5, deepnorm_alpha: float | None = None,
+                 max_len: int | None = None):
         super().__init__()
         self.norm_position = check_norm_position(norm_position)
         if norm is None:
@@ -87,8 +92,8 @@ class TransformerBlock(nn.Module):
         self.deepnorm_alpha = None if deepnorm_alpha is None else float(deepnorm_alpha)
         self.self_attn = MultiHeadSelfAttention(d_model, n_heads, bias=bias)
         self.ffn = FeedForward(d_model, d_ff, activation=activation, bias=bias)
-        self.norm1 = make_norm(norm, d_model, eps)
-        self.norm2 = make_norm(norm, d_model, eps)
+        self.norm1 = make_norm(norm, d_model, eps, bias=bias, max_len=max_len)
+        self.norm2 = make_norm(norm, d_model, eps, bias=bias, max_len=max_len)
         if norm_position == "rezero":
             self.resweight = nn.Parameter(torch.zeros(1))
 

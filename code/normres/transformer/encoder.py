@@ -69,7 +69,9 @@ class TransformerEncoder(nn.Module):
         n_classes: label classes per token.
         d_model, n_heads, d_ff, n_layers: sizes (``n_heads`` must divide ``d_model``).
         max_len: longest sequence the position table covers.
-        norm_position, norm, activation, bias, eps: passed to every :class:`TransformerBlock`.
+        norm_position, norm, activation, bias, eps: passed to every :class:`TransformerBlock`
+            (``bias=False``, as torch's, also removes the norms' shifts, the final norm's included;
+            the head keeps ``bias`` for its own linear map too).
         positions: ``"learned"`` (default; an ``nn.Embedding(max_len, d_model)``),
             ``"sinusoidal"`` (fixed) or ``"none"``.
         init: ``"xavier"`` (default: Xavier-normal linear weights, zero biases, as Xiong et al.) or
@@ -111,6 +113,7 @@ class TransformerEncoder(nn.Module):
         self.n_layers, self.norm_position, self.norm = n_layers, norm_position, norm
         self.positions, self.init, self.pad_id = positions, init, pad_id
 
+        block_max_len = max_len if norm == "position_batch" else None
         self.tok_emb = nn.Embedding(vocab_size, d_model, padding_idx=pad_id)
         if positions == "learned":
             self.pos_emb = nn.Embedding(max_len, d_model)
@@ -120,9 +123,11 @@ class TransformerEncoder(nn.Module):
                                  else torch.zeros(max_len, d_model), persistent=False)
         self.blocks = nn.ModuleList(
             TransformerBlock(d_model, n_heads, d_ff, norm_position=norm_position, norm=norm,
-                             activation=activation, bias=bias, eps=eps, deepnorm_alpha=deepnorm_alpha)
+                             activation=activation, bias=bias, eps=eps, deepnorm_alpha=deepnorm_alpha,
+                             max_len=block_max_len)
             for _ in range(n_layers))
-        self.final_norm = make_norm(norm, d_model, eps) if final_norm else nn.Identity()
+        self.final_norm = (make_norm(norm, d_model, eps, bias=bias, max_len=block_max_len)
+                           if final_norm else nn.Identity())
         self.head = nn.Linear(d_model, n_classes, bias=bias)
         if init == "xavier":
             xavier_init_(self)
