@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(shell find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path 'chapters/assignments/*' | sort)
 
-.PHONY: book student-book test execute test-seeds ledger lab clean assignments grade
+.PHONY: book student-book test test-foreign execute classify refresh test-seeds ledger lab clean assignments grade
 
 $(STAMP): requirements.txt code/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "This course needs Python 3.11 or newer (its pinned numpy and scikit-learn do); $(PYTHON) is " + sys.version.split()[0] + ". Run make with PYTHON=python3.11 (or newer).")'
@@ -37,15 +37,33 @@ test: $(STAMP)
 		"(tests/test_browser.py) is SKIPPED; install it with: apt-get install chromium"
 	$(BIN)/python -m pytest -n $(WORKERS) --maxprocesses 4 --dist loadfile
 
-## execute: re-run notebooks in place, each in a fresh kernel (NB=path to do just one)
+## test-foreign: the same suite under numerics that differ from this machine's own (torch's generic
+## kernels instead of the CPU's vector units, MKL and oneDNN limited to SSE4: what another CPU
+## changes), so anyone can check before pushing that the tests pass on a reader's machine
+test-foreign: $(STAMP)
+	env $$($(BIN)/python tests/provenance.py --env) $(MAKE) --no-print-directory test
+
+## execute: re-run notebooks in place, each in a fresh kernel on this machine's own numerics, and
+## record what each was executed from (NB=path to do just one). Then run classify (or use refresh).
 execute: $(STAMP)
 	$(BIN)/python tests/execute.py $(or $(NB),$(NOTEBOOKS))
 
-## test-seeds: re-run every notebook at its stored seed and under NORMRES_SEED=1,2,3; every claim
-## must hold, and each one's values go into the ledger of claims (chapters/ledger.json, rendered as
-## the page chapters/ledger.md). NB=path re-runs one notebook and keeps the others' rows.
+## classify: re-execute notebooks under other numerics and store in each which cells' outputs
+## depend on rounding (checked for shape, not digits, on other machines)
+classify: $(STAMP)
+	$(BIN)/python tests/execute.py --classify $(or $(NB),$(NOTEBOOKS))
+
+## refresh: after changing a chapter or code/: execute, classify and record the ledger, in one go
+## per notebook (NB=path for one). Commit the notebooks and chapters/ledger.{json,md}.
+refresh: $(STAMP)
+	$(BIN)/python tests/execute.py --refresh $(or $(NB),$(NOTEBOOKS))
+
+## test-seeds: re-run every notebook at its stored seed, under NORMRES_SEED=1..5 and under foreign
+## numerics; every claim must hold, and each one's values go into the ledger of claims
+## (chapters/ledger.json, rendered as the page chapters/ledger.md). NB=path re-runs one notebook and
+## keeps the others' rows.
 test-seeds: $(STAMP)
-	$(BIN)/python tests/execute.py --ledger chapters/ledger.json --check-seeds 1 2 3 -- $(or $(NB),$(NOTEBOOKS))
+	$(BIN)/python tests/execute.py --ledger chapters/ledger.json --check-seeds 1 2 3 4 5 -- $(or $(NB),$(NOTEBOOKS))
 
 ## ledger: the same as test-seeds (the one command that regenerates the ledger of claims)
 ledger: test-seeds

@@ -1,19 +1,20 @@
 """Stale-figure check for nbval: every re-executed figure is compared with the stored one.
 
 nbval skips ``image/png`` outputs, so a figure could change (or stop changing) without a test
-noticing. This module wraps nbval's per-cell output comparison: after nbval compared the text,
+noticing. :mod:`portable` wraps nbval's per-cell output comparison: after nbval compared the text,
 the PNGs of the fresh run are compared, in order, with the stored ones, in the same run (no
 notebook is executed twice). That covers ``image/png`` outputs and the static PNG that
 :mod:`normres.interactive` figures embed in their HTML (masked for nbval by tests/sanitize.cfg).
 
-Re-executed figures come out byte-identical to the stored ones on another machine, so the check
+On the numerics that executed a notebook its figures re-execute byte-identically, so the check
 is nearly exact: a figure passes when its bytes match, or when its pixels match within
 ``PIXEL_TOLERANCE`` (a channel difference up to 8/255 is ignored, e.g. antialiasing of text from a
 different FreeType) on all but ``MAX_DIFFERING`` (0.01%) of its pixels. A failure names the cell
 (nbval prints its number and source) and the size of the difference.
 
-Loaded by the repository's root conftest.py, so it is active for ``pytest chapters/...`` as well.
-Cells tagged ``nbval-ignore-output`` are not compared at all, as nbval does for their text.
+Elsewhere, a figure of a cell classified as rounding-dependent is only counted (see
+:mod:`portable`). Cells tagged ``nbval-ignore-output`` are not compared at all, as nbval does for
+their text.
 """
 
 from __future__ import annotations
@@ -88,26 +89,3 @@ def compare(fresh_outputs, stored_outputs) -> list[str]:
         if d:
             problems.append(f"figure {i} of the cell is stale: {d}")
     return problems
-
-
-def install() -> None:
-    """Wrap nbval's IPyNbCell.compare_outputs (idempotent)."""
-    try:
-        from nbval.plugin import IPyNbCell
-    except ImportError:   # nbval not installed: nothing to wrap
-        return
-    if getattr(IPyNbCell.compare_outputs, "_normres_figures", False):
-        return
-    original = IPyNbCell.compare_outputs
-
-    def compare_outputs(self, test, ref, skip_compare=None):
-        if not original(self, test, ref, skip_compare):
-            return False
-        problems = compare(test, ref)
-        if problems:
-            self.comparison_traceback = problems + [
-                "re-execute the notebook (make execute NB=...) and commit the new figure"]
-            return False
-        return True
-    compare_outputs._normres_figures = True
-    IPyNbCell.compare_outputs = compare_outputs

@@ -90,7 +90,7 @@ def test_nbval_fails_on_a_stale_figure(tmp_path):
             out["data"]["image/png"] = base64.b64encode(buf.getvalue()).decode()
     nbformat.write(nb, stale)
     (tmp_path / "conftest.py").write_text(
-        f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\nimport figures\nfigures.install()\n")
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'tests')!r})\nimport portable\nportable.install()\n")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
 
     def run(path):

@@ -65,16 +65,18 @@ def test_no_stale_notebook_and_unique_keys():
             owners.setdefault(p, nb)
 
 
-def test_ledger_records_the_stored_seed_and_seeds_1_2_3():
+def test_ledger_records_the_stored_seed_seeds_1_to_5_and_foreign_numerics():
     assert LEDGER["seeds"][0] == tool.STORED
     if LEDGER["notebooks"]:
-        assert set(LEDGER["seeds"]) >= {tool.STORED, "1", "2", "3"}
+        assert set(LEDGER["seeds"]) >= {tool.STORED, "1", "2", "3", "4", "5", tool.FOREIGN}
+    for nb, entry in LEDGER["notebooks"].items():
+        assert entry.get("numerics"), f"the ledger does not record on which numerics {nb} ran"
 
 
 def test_every_recorded_claim_holds():
     failing = [c["key"] for e in LEDGER["notebooks"].values() for c in e["claims"]
-               if (m := tool.smallest_margin(c, LEDGER["seeds"])) is not None and m < 0]
-    assert not failing, f"claims that fail at some seed: {failing}"
+               if tool.status(c, LEDGER["seeds"]) == "fails"]
+    assert not failing, f"claims that fail at some seed or under foreign numerics: {failing}"
 
 
 def test_page_is_rendered_from_the_ledger_and_in_the_toc():
@@ -97,10 +99,15 @@ def test_keys_are_found_in_code_including_f_strings():
 
 
 def fake_runs():
-    rec = lambda key, value, seed, t=0.1: {"key": key, "sentence": f"sentence of {key}", "value": value,
-                                           "op": ">", "threshold": t, "seed": seed}
-    return {tool.STORED: [rec("ch.firm", 0.5, 0), rec("ch.weak", 0.105, 0)],
-            "1": [rec("ch.firm", 0.4, 1), rec("ch.weak", 0.2, 1)]}
+    rec = lambda key, value, seed, t=0.1, kind="experiment": {
+        "key": key, "sentence": f"sentence of {key}", "value": value, "op": ">", "threshold": t,
+        "seed": seed, "kind": kind}
+    return {tool.STORED: [rec("ch.firm", 0.5, 0), rec("ch.weak", 0.105, 0), rec("ch.same", 3, 0),
+                          rec("ch.identity", 1.0, 0, 0.5, "check")],
+            "1": [rec("ch.firm", 0.4, 1), rec("ch.weak", 0.2, 1), rec("ch.same", 3, 1),
+                  rec("ch.identity", 1.0, 1, 0.5, "check")],
+            tool.FOREIGN: [rec("ch.firm", 0.45, 0), rec("ch.weak", 0.15, 0), rec("ch.same", 3, 0),
+                           rec("ch.identity", 1.0, 0, 0.5, "check")]}
 
 
 def test_update_and_render_flag_fragile_claims(tmp_path, monkeypatch):
@@ -109,16 +116,28 @@ def test_update_and_render_flag_fragile_claims(tmp_path, monkeypatch):
     (tmp_path / "chapters" / "ch.ipynb").write_text(json.dumps(
         {"cells": [{"cell_type": "markdown", "source": ["# The chapter\n"]}]}))
     path = tmp_path / "ledger.json"
-    ledger = tool.update(path, {"chapters/ch.ipynb": fake_runs()}, ["1"])
+    ledger = tool.update(path, {"chapters/ch.ipynb": fake_runs()}, ["1"], numerics={"chapters/ch.ipynb": {"cpu": "x"}})
     assert json.loads(path.read_text()) == ledger
+    assert ledger["seeds"] == [tool.STORED, "1", tool.FOREIGN]
     entry = ledger["notebooks"]["chapters/ch.ipynb"]
-    assert entry["stored_seed"] == 0 and [c["key"] for c in entry["claims"]] == ["ch.firm", "ch.weak"]
-    assert tool.smallest_margin(entry["claims"][1], ledger["seeds"]) == pytest.approx(0.05)
+    assert entry["stored_seed"] == 0 and entry["numerics"] == {"cpu": "x"}
+    assert [c["key"] for c in entry["claims"]] == ["ch.firm", "ch.weak", "ch.same", "ch.identity"]
+    firm, weak, same, identity = entry["claims"]
+    # distances 0.4, 0.3, 0.35: mean 0.35, sd 0.05 -> 7 spreads; 0.005, 0.1, 0.05: mean 0.0517, sd 0.0475
+    assert tool.spread_margin(firm, ledger["seeds"])[0] == pytest.approx(7.0)
+    assert tool.spread_margin(weak, ledger["seeds"])[0] == pytest.approx(0.0517 / 0.04752, rel=1e-3)
+    assert [tool.status(c, ledger["seeds"]) for c in entry["claims"]] == ["firm", "fragile", "exact", "check"]
     page = tool.render(ledger)
-    assert "**2 claims** in 1 chapter; **1 fragile**" in page
+    assert "**3 experimental claims** and 1 checks in 1 chapter; **1 fragile**" in page
     assert "[The chapter](ch.ipynb)" in page
-    firm, weak = [row for row in page.split("\n* - ") if row.startswith("sentence of")]
-    assert "fragile" in weak and "fragile" not in firm and "300%" in firm   # (0.4 - 0.1) / 0.1
+    rows = {row.split("`")[1]: row for row in page.split("\n* - ") if row.startswith("sentence of")}
+    assert "fragile" in rows["ch.weak"] and "7.0" in rows["ch.firm"] and "fragile" not in rows["ch.firm"]
+    assert "exact" in rows["ch.same"] and page.index("## Checks") < page.index("`ch.identity`")
+
+
+def test_a_claim_failing_in_one_run_fails_however_many_spreads_its_mean_stands():
+    c = {"op": ">", "threshold": 0.0, "values": {"stored": 5.0, "1": 5.0, "foreign": -0.1}}
+    assert tool.status(c, ["stored", "1", "foreign"]) == "fails"
 
 
 def test_claim_compares_itself_with_the_ledger(tmp_path, monkeypatch):

@@ -140,6 +140,8 @@ def _ledger_value(path: str, key: str, seed: int) -> float | None:
             stored = entry.get("stored_seed")
             for c in entry.get("claims", []):
                 for label, val in c.get("values", {}).items():
+                    if label != "stored" and not label.isdigit():   # e.g. the foreign-numerics run
+                        continue
                     s = stored if label == "stored" else int(label)
                     if val is not None and s is not None:
                         values[c["key"], s] = float(val)
