@@ -45,25 +45,27 @@ test-foreign: $(STAMP)
 
 ## execute: re-run notebooks in place, each in a fresh kernel on this machine's own numerics, and
 ## record what each was executed from (NB=path to do just one). Then run classify (or use refresh).
+# notebooks executed at once by execute/classify/refresh/test-seeds: each kernel uses one thread
+JOBS ?= 2
 execute: $(STAMP)
-	$(BIN)/python tests/execute.py $(or $(NB),$(NOTEBOOKS))
+	$(BIN)/python tests/execute.py -j $(JOBS) $(or $(NB),$(NOTEBOOKS))
 
 ## classify: re-execute notebooks under other numerics and store in each which cells' outputs
 ## depend on rounding (checked for shape, not digits, on other machines)
 classify: $(STAMP)
-	$(BIN)/python tests/execute.py --classify $(or $(NB),$(NOTEBOOKS))
+	$(BIN)/python tests/execute.py -j $(JOBS) --classify $(or $(NB),$(NOTEBOOKS))
 
 ## refresh: after changing a chapter or code/: execute, classify and record the ledger, in one go
 ## per notebook (NB=path for one). Commit the notebooks and chapters/ledger.{json,md}.
 refresh: $(STAMP)
-	$(BIN)/python tests/execute.py --refresh $(or $(NB),$(NOTEBOOKS))
+	$(BIN)/python tests/execute.py -j $(JOBS) --refresh $(or $(NB),$(NOTEBOOKS))
 
 ## test-seeds: re-run every notebook at its stored seed, under NORMRES_SEED=1..5 and under foreign
 ## numerics; every claim must hold, and each one's values go into the ledger of claims
 ## (chapters/ledger.json, rendered as the page chapters/ledger.md). NB=path re-runs one notebook and
 ## keeps the others' rows.
 test-seeds: $(STAMP)
-	$(BIN)/python tests/execute.py --ledger chapters/ledger.json --check-seeds 1 2 3 4 5 -- $(or $(NB),$(NOTEBOOKS))
+	$(BIN)/python tests/execute.py -j $(JOBS) --ledger chapters/ledger.json --check-seeds 1 2 3 4 5 -- $(or $(NB),$(NOTEBOOKS))
 
 ## ledger: the same as test-seeds (the one command that regenerates the ledger of claims)
 ledger: test-seeds

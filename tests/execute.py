@@ -201,8 +201,13 @@ def main(argv: list[str]) -> int:
                         help="re-execute under each numerics variant and store which cells changed")
     parser.add_argument("--refresh", action="store_true",
                         help="save, classify, and record the ledger at seeds 1-5 (make refresh)")
+    parser.add_argument("-j", "--jobs", type=int, default=1,
+                        help="notebooks run at once, each in its own process (their kernels use one "
+                             "thread each, so up to one per core)")
     parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
     args = parser.parse_args(argv)
+    if args.jobs > 1 and len(args.notebooks) > 1:
+        return _in_parallel(argv, args)
     if args.refresh:
         args.ledger = args.ledger or ROOT / "chapters" / "ledger.json"
         args.check_seeds = args.check_seeds or ["1", "2", "3", "4", "5"]
@@ -239,7 +244,7 @@ def main(argv: list[str]) -> int:
                 failures.append(shown)
                 print(f"FAIL {shown}\n{err}", flush=True)
                 nb = None
-            key = path.resolve().relative_to(ROOT).as_posix()
+            key = path.resolve().relative_to(ROOT).as_posix() if with_ledger else str(path)
             if with_ledger and (label in ("stored", "foreign") or seed):
                 results.setdefault(key, {})[label] = ledger_tool().records_of_run(log)
             if nb is None:
@@ -271,6 +276,37 @@ def main(argv: list[str]) -> int:
         print(f"\n{len(failures)} failed: " + ", ".join(failures))
         return 1
     return 0
+
+
+def _in_parallel(argv: list[str], args) -> int:
+    """Run this script once per notebook, ``args.jobs`` at a time (ledger updates are locked)."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+    names = {str(p) for p in args.notebooks}
+    common, skip = [], False
+    for i, a in enumerate(argv):   # the options without the notebooks and without -j
+        if skip:
+            skip = False
+        elif a in ("-j", "--jobs"):
+            skip = True
+        elif a.startswith(("-j", "--jobs=")) or a in names or a == "--":
+            continue
+        else:
+            common.append(a)
+    sep = ["--"] if args.check_seeds else []
+
+    def one(path):
+        run = subprocess.run([sys.executable, __file__, *common, *sep, str(path)],
+                             capture_output=True, text=True)
+        print(run.stdout + (run.stderr[-3000:] if run.returncode else ""), end="", flush=True)
+        return run.returncode
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        codes = list(pool.map(one, args.notebooks))
+    failed = [str(p) for p, c in zip(args.notebooks, codes) if c]
+    if failed:
+        print(f"\n{len(failed)} notebook(s) failed: " + ", ".join(failed))
+    return 1 if failed else 0
 
 
 def ledger_tool():
