@@ -43,6 +43,7 @@ import time
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from nbval.plugin import get_sanitize_patterns
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import figures  # noqa: E402
@@ -131,8 +132,10 @@ def save(path: pathlib.Path, nb: nbformat.NotebookNode, probe: dict) -> None:
 
 # ----------------------------------------------------------------------------- classifying
 
-_SANITIZE = [(re.compile(r"0x[0-9a-fA-F]{6,}"), "0xADDRESS"),
-             (re.compile(r"data:image/png;base64,[A-Za-z0-9+/=\s]+"), "data:image/png;base64,PNG")]
+# the patterns nbval masks before comparing (tests/sanitize.cfg), so a cell counts as changed
+# exactly when nbval would see it change
+_SANITIZE = [(re.compile(p), r) for p, r in get_sanitize_patterns(
+    (pathlib.Path(__file__).resolve().parent / "sanitize.cfg").read_text(encoding="utf-8"))]
 
 
 def _texts(outputs) -> list[tuple[str, str]]:
@@ -207,7 +210,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
     args = parser.parse_args(argv)
     if args.jobs > 1 and len(args.notebooks) > 1:
-        return _in_parallel(argv, args)
+        return _in_parallel(args)
     if args.refresh:
         args.ledger = args.ledger or ROOT / "chapters" / "ledger.json"
         args.check_seeds = args.check_seeds or ["1", "2", "3", "4", "5"]
@@ -278,25 +281,16 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _in_parallel(argv: list[str], args) -> int:
+def _in_parallel(args) -> int:
     """Run this script once per notebook, ``args.jobs`` at a time (ledger updates are locked)."""
     import subprocess
     from concurrent.futures import ThreadPoolExecutor
-    names = {str(p) for p in args.notebooks}
-    common, skip = [], False
-    for i, a in enumerate(argv):   # the options without the notebooks and without -j
-        if skip:
-            skip = False
-        elif a in ("-j", "--jobs"):
-            skip = True
-        elif a.startswith(("-j", "--jobs=")) or a in names or a == "--":
-            continue
-        else:
-            common.append(a)
-    sep = ["--"] if args.check_seeds else []
+    options = (["--refresh"] * args.refresh + ["--classify"] * args.classify
+               + (["--ledger", str(args.ledger)] if args.ledger else [])
+               + (["--check-seeds", *args.check_seeds] if args.check_seeds else []))
 
     def one(path):
-        run = subprocess.run([sys.executable, __file__, *common, *sep, str(path)],
+        run = subprocess.run([sys.executable, __file__, *options, "--", str(path)],
                              capture_output=True, text=True)
         print(run.stdout + (run.stderr[-3000:] if run.returncode else ""), end="", flush=True)
         return run.returncode
