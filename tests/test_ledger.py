@@ -123,16 +123,36 @@ def test_update_and_render_flag_fragile_claims(tmp_path, monkeypatch):
     assert entry["stored_seed"] == 0 and entry["numerics"] == {"cpu": "x"}
     assert [c["key"] for c in entry["claims"]] == ["ch.firm", "ch.weak", "ch.same", "ch.identity"]
     firm, weak, same, identity = entry["claims"]
-    # distances 0.4, 0.3, 0.35: mean 0.35, sd 0.05 -> 7 spreads; 0.005, 0.1, 0.05: mean 0.0517, sd 0.0475
-    assert tool.spread_margin(firm, ledger["seeds"])[0] == pytest.approx(7.0)
-    assert tool.spread_margin(weak, ledger["seeds"])[0] == pytest.approx(0.0517 / 0.04752, rel=1e-3)
+    # all positive, so as factors: ln 5, ln 4, ln 4.5 -> 13.4 spreads; ln 1.05, ln 2, ln 1.5 -> 1.18
+    assert tool.spread_margin(firm, ledger["seeds"])[0] == pytest.approx(13.44, rel=1e-3)
+    assert tool.spread_margin(weak, ledger["seeds"])[0] == pytest.approx(1.1849, rel=1e-3)
     assert [tool.status(c, ledger["seeds"]) for c in entry["claims"]] == ["firm", "fragile", "exact", "check"]
     page = tool.render(ledger)
     assert "**3 experimental claims** and 1 checks in 1 chapter; **1 fragile**" in page
     assert "[The chapter](ch.ipynb)" in page
     rows = {row.split("`")[1]: row for row in page.split("\n* - ") if row.startswith("sentence of")}
-    assert "fragile" in rows["ch.weak"] and "7.0" in rows["ch.firm"] and "fragile" not in rows["ch.firm"]
+    assert "fragile" in rows["ch.weak"] and "13.4 ×" in rows["ch.firm"] and "fragile" not in rows["ch.firm"]
     assert "exact" in rows["ch.same"] and page.index("## Checks") < page.index("`ch.identity`")
+
+
+def test_margins_are_linear_unless_threshold_and_values_are_all_positive():
+    labels = ["stored", "1", "2", "foreign"]
+    # an accuracy difference that may be negative: distances 0.03, 0.05, 0.01, 0.03 (linear)
+    diff = {"op": ">=", "threshold": -0.02, "values": {"stored": 0.01, "1": 0.03, "2": -0.01, "foreign": 0.01}}
+    assert not tool.log_scale(diff, labels)
+    assert tool.spread_margin(diff, labels)[0] == pytest.approx(0.03 / 0.016330, rel=1e-3)
+    # a relative change far above its threshold in every run, one run much further (the values of
+    # norm_family.bn_companions): linearly that run is most of the spread (1.3 spreads, "fragile");
+    # as a factor the claim stands where every run puts it, 4.7 to 18 times its threshold
+    runs = ["stored", "1", "2", "3", "4", "5", "foreign"]
+    ratio = {"op": ">", "threshold": 0.05, "values": dict(zip(runs, [0.234, 0.333, 0.248, 0.320, 0.891, 0.294, 0.234]))}
+    labels = runs
+    assert tool.log_scale(ratio, labels)
+    z, _ = tool.spread_margin(ratio, labels)
+    assert z > tool.FRAGILE and tool.status(ratio, labels) == "firm"
+    # "<" measures ln(t / v); a value at the threshold's other side fails on either scale
+    small = {"op": "<", "threshold": 0.2, "values": dict(zip(runs, [0.1, 0.05, 0.21, 0.1, 0.1, 0.1, 0.1]))}
+    assert tool.log_scale(small, labels) and tool.status(small, labels) == "fails"
 
 
 def test_a_claim_failing_in_one_run_fails_however_many_spreads_its_mean_stands():

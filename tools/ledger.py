@@ -20,7 +20,11 @@ A claim's value moves with the seed and, the same way, with the numerics (anothe
 the ledger records it at the stored seed, at seeds 1-5 and at the stored seed under foreign
 numerics (label ``foreign``). Its **margin in spreads** (:func:`spread_margin`) is the mean distance
 of those values from the threshold, on the side where the claim holds, divided by their standard
-deviation: how many seed-to-seed spreads the claim stands from failing. A claim under
+deviation: how many seed-to-seed spreads the claim stands from failing. When the threshold and
+every value are positive (ratios, losses, norms, accuracies: quantities that vary by a factor), the
+distance is measured as a factor, :math:`d = \ln(v/t)` (or :math:`\ln(t/v)` for ``<``), so that one
+run far on the safe side, say a ratio of 18 against a threshold of 5 where the others sit at 5 to 7,
+does not count as spread that endangers the claim. A claim under
 :data:`FRAGILE` (2) spreads is *fragile*: a new seed or another CPU would make it fail now and then.
 Values identical in every run (a count, an exact result) have no spread: such a claim is *exact*.
 Statements true by construction (``normres.claims.check``) are kept apart, as checks.
@@ -217,11 +221,28 @@ def _fmt(v) -> str:
     return f"{v:.3g}"
 
 
-def _signed(value, op: str, threshold: float):
-    """The distance of ``value`` from ``threshold`` on the holding side (negative: fails)."""
+def _signed(value, op: str, threshold: float, log: bool = False):
+    """The distance of ``value`` from ``threshold`` on the holding side (negative: fails); with
+    ``log``, as a log factor (both must be positive)."""
     if value is None or not math.isfinite(value):
         return None
+    if log:
+        value, threshold = math.log(value), math.log(threshold)
     return value - threshold if op in (">", ">=") else threshold - value
+
+
+def _distances(claim: dict, labels: list[str]):
+    """The signed distances of the runs ``labels`` (None for a missing run), on a log scale when
+    the threshold and every value are positive (see the module docstring)."""
+    pairs = [(claim["values"].get(x), claim.get("thresholds", {}).get(x, claim["threshold"]))
+             for x in labels]
+    log = all(v is not None and math.isfinite(v) and v > 0 and t > 0 for v, t in pairs)
+    return [_signed(v, claim["op"], t, log) for v, t in pairs], log
+
+
+def log_scale(claim: dict, labels: list[str]) -> bool:
+    """Whether the claim's margin is measured as a factor (threshold and every value positive)."""
+    return _distances(claim, labels)[1]
 
 
 def spread_margin(claim: dict, labels: list[str]):
@@ -231,8 +252,7 @@ def spread_margin(claim: dict, labels: list[str]):
     standard deviation (ddof 1): :math:`z = \bar d / s_d`. ``(inf, 0.0)`` when every run gave the
     same distance (exact); ``(None, None)`` when a run's value is missing.
     """
-    d = [_signed(claim["values"].get(x), claim["op"],
-                 claim.get("thresholds", {}).get(x, claim["threshold"])) for x in labels]
+    d, _ = _distances(claim, labels)
     if any(v is None for v in d):
         return None, None
     mean = sum(d) / len(d)
@@ -245,8 +265,7 @@ def spread_margin(claim: dict, labels: list[str]):
 
 def holds_everywhere(claim: dict, labels: list[str]) -> bool | None:
     """Whether the claim held in every run (None if a value is missing)."""
-    d = [_signed(claim["values"].get(x), claim["op"],
-                 claim.get("thresholds", {}).get(x, claim["threshold"])) for x in labels]
+    d, _ = _distances(claim, labels)
     if any(v is None for v in d):
         return None
     return all(v > 0 or (v == 0 and claim["op"] in (">=", "<=")) for v in d)
@@ -272,7 +291,7 @@ def _fmt_spreads(claim: dict, labels: list[str]) -> str:
     if st in ("missing", "check", "exact"):
         return {"missing": "missing", "check": "check", "exact": "exact (no spread)"}[st]
     z, _ = spread_margin(claim, labels)
-    text = f"{z:.1f}" if abs(z) < 100 else "&gt;&nbsp;100"
+    text = (f"{z:.1f}" if abs(z) < 100 else "&gt;&nbsp;100") + (" ×" if log_scale(claim, labels) else "")
     return {"fails": f"**{text}: fails**", "fragile": f"**{text}: fragile**"}.get(st, text)
 
 
@@ -319,7 +338,10 @@ def render(ledger: dict) -> str:
         "measured in units of its spread over seeds. Its **margin in spreads** is the mean distance "
         "of its values from the threshold, on the side where the claim holds, divided by the "
         "standard deviation of that distance over the runs: a margin of 3 means the claim stands "
-        f"three seed-to-seed spreads from failing. A claim under {FRAGILE:g} spreads is marked "
+        "three seed-to-seed spreads from failing. When the threshold and every value are positive "
+        "(ratios, losses, norms, accuracies), the distance is measured as a factor, the logarithm "
+        "of value over threshold, so that a run far on the safe side does not count as a danger "
+        f"(such margins are marked ×). A claim under {FRAGILE:g} spreads is marked "
         "**fragile**: it held in every run here, but a new seed or another machine would make it "
         "fail now and then. A claim whose value is the same in every run (a count, an exact "
         "result) has no spread and is marked *exact*. Statements that are true by construction "
