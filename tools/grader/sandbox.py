@@ -69,3 +69,137 @@ def interpreter() -> str:
     """The real Python binary behind ``sys.executable`` (a venv's ``python`` is a symlink into the
     base installation, which is what ``bwrap_command`` binds; the venv itself is not bound)."""
     return str(Path(sys.executable).resolve())
+
+
+# --------------------------------------------------------------------------------- the worker
+
+class WorkerGone(Exception):
+    """The worker died, hung past its deadline, or broke the protocol; the message says which."""
+
+
+class Worker:
+    """One sandboxed worker process (:mod:`grader.worker`) and the grader's end of its pipes.
+
+    ``package`` is the worker's import folder (:func:`grader.modules.worker_package`), ``site``
+    the folders of installed libraries (torch, numpy), bound read-only at ``/opt/site<i>``.
+    ``sandboxed=False`` runs the same worker as a plain subprocess (no isolation at all: only for
+    machines without bwrap, and every report says so).
+    """
+
+    def __init__(self, package: Path, site: list[str], sandboxed: bool = True, memory_gb: int = 3):
+        import os
+        import subprocess
+        import tempfile
+
+        self.reader = None
+        inside_site = [f"/opt/site{i}" for i in range(len(site))]
+        env = {"GRADER_MEMORY_GB": str(memory_gb), "MPLBACKEND": "Agg", "MPLCONFIGDIR": SCRATCH,
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+        self._tmp = None
+        if sandboxed:
+            binds = {str(package): "/opt/wlib", **{s: d for s, d in zip(site, inside_site)}}
+            env["GRADER_PATH"] = ":".join(inside_site)
+            cmd = bwrap_command([interpreter(), "-I", "/opt/wlib/grader/worker.py"], binds, env)
+            cwd = None
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="grader_unsandboxed_")
+            env.update({"GRADER_PATH": ":".join(site), "GRADER_SCRATCH": self._tmp.name,
+                        "HOME": self._tmp.name, "MPLCONFIGDIR": self._tmp.name, "PATH": "/usr/bin:/bin"})
+            cmd = [interpreter(), "-I", str(Path(package) / "grader" / "worker.py")]
+            cwd = self._tmp.name
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, cwd=cwd, start_new_session=True,
+                                     env=env if not sandboxed else {"PATH": "/usr/bin:/bin"})
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        from .protocol import FrameReader
+        self.reader, self.pending = FrameReader(), []
+
+    def send(self, header: dict, buffers: list[bytes], deadline: float) -> None:
+        import json
+        import os
+        import select
+        import struct
+        import time
+
+        from .protocol import MAGIC
+        head = json.dumps(header, allow_nan=False).encode()
+        data = b"".join([MAGIC, struct.pack(">II", len(head), len(buffers)), head]
+                        + [struct.pack(">Q", len(b)) + b for b in buffers])
+        view, fd = memoryview(data), self.proc.stdin.fileno()
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerGone("timed out while sending it a call")
+            _, ready, _ = select.select([], [fd], [], min(left, 0.5))
+            if ready:
+                try:
+                    view = view[os.write(fd, view):]
+                except BlockingIOError:
+                    continue
+                except (BrokenPipeError, OSError):
+                    raise WorkerGone(self._death()) from None
+
+    def recv(self, deadline: float):
+        """The next frame ``(header, buffers)``, waiting until ``deadline`` (time.monotonic)."""
+        import os
+        import select
+        import time
+
+        from .protocol import WireError
+        fd = self.proc.stdout.fileno()
+        while not self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerGone("timed out")
+            ready, _, _ = select.select([fd], [], [], min(left, 0.5))
+            if not ready:
+                continue
+            data = os.read(fd, 1 << 20)
+            if not data:
+                raise WorkerGone(self._death())
+            try:
+                self.pending += self.reader.feed(data)
+            except WireError as e:
+                raise WorkerGone(f"broke the grading protocol ({e})") from None
+        return self.pending.pop(0)
+
+    def _death(self) -> str:
+        import signal
+
+        try:
+            code = self.proc.wait(timeout=2)
+        except Exception:
+            return "stopped answering"
+        if code < 0:
+            return f"its process was killed by {signal.Signals(-code).name}"
+        if code > 128:  # bwrap reports a signal of the sandboxed process as 128 + n
+            try:
+                return f"its process was killed by {signal.Signals(code - 128).name}"
+            except ValueError:
+                pass
+        return f"its process exited with code {code} (sys.exit, os._exit, or a crash)"
+
+    def kill(self) -> None:
+        import os
+        import signal
+
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except Exception:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout):
+            try:
+                f.close()
+            except Exception:
+                pass
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
