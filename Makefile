@@ -80,9 +80,11 @@ assignments: $(STAMP)
 	$(BIN)/python tools/assignments.py build
 
 ## grade: grade submissions locally: make grade A=<assignment> SUB=<notebook or folder of notebooks>
+## [J=<submissions at once, default every core>]; student code runs only inside bubblewrap (bwrap):
+## without it grading refuses, unless UNSANDBOXED=1 (no isolation; every report says so)
 grade: $(STAMP)
-	@test -n "$(A)" -a -n "$(SUB)" || { echo "usage: make grade A=<assignment> SUB=<notebook or folder>"; exit 2; }
-	$(BIN)/python tools/assignments.py grade $(A) $(SUB)
+	@test -n "$(A)" -a -n "$(SUB)" || { echo "usage: make grade A=<assignment> SUB=<notebook or folder> [J=N] [UNSANDBOXED=1]"; exit 2; }
+	$(BIN)/python tools/assignments.py grade $(A) $(SUB) $(if $(J),-j $(J)) $(if $(UNSANDBOXED),--unsandboxed)
 
 clean:
 	rm -rf _build
