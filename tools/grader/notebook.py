@@ -48,11 +48,52 @@ def _loads(node) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
+def _free(stmt) -> set[str]:
+    """The names a ``def`` or ``class`` statement reads from the notebook's namespace: what its
+    decorators, defaults and bases read, and what its body reads but never binds itself."""
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        a = stmt.args
+        outer = set()
+        for d in [*getattr(stmt, "decorator_list", []), *a.defaults, *[d for d in a.kw_defaults if d]]:
+            outer |= _loads(d)
+        params = {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg] if x}
+        body = stmt.body if isinstance(stmt.body, list) else [stmt.body]
+        bound, reads = set(params), set()
+        for node in body:
+            for n in ast.walk(node):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                    bound.add(n.id)
+                elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    bound.add(n.name)
+                elif isinstance(n, (ast.Import, ast.ImportFrom)):
+                    bound |= {(x.asname or x.name).split(".")[0] for x in n.names}
+                elif isinstance(n, ast.arg):
+                    bound.add(n.arg)
+            reads |= _loads(node)
+        return outer | (reads - bound)
+    if isinstance(stmt, ast.ClassDef):
+        names = set()
+        for d in [*stmt.decorator_list, *stmt.bases, *[k.value for k in stmt.keywords]]:
+            names |= _loads(d)
+        for node in stmt.body:
+            names |= _free(node) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                      ast.ClassDef)) else _loads(node)
+        return names
+    return _loads(stmt)
+
+
 def _targets(stmt) -> set[str]:
+    """Names an assignment binds (``a.b = ...`` and ``a[i] = ...`` bind none)."""
     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-    names = set()
-    for t in targets:
-        names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+    names, todo = set(), list(targets)
+    while todo:
+        t = todo.pop()
+        if isinstance(t, ast.Name):
+            names.add(t.id)
+        elif isinstance(t, (ast.Tuple, ast.List)):
+            todo += t.elts
+        elif isinstance(t, ast.Starred):
+            todo.append(t.value)
     return names
 
 
@@ -103,7 +144,7 @@ class Submission:
                     keep.add(i)
             elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 keep.add(i)
-                needed |= _loads(stmt)
+                needed |= _free(stmt)
         changed = True
         while changed:   # assignments that bind a needed name, and what their values read
             changed = False

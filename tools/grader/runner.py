@@ -28,7 +28,7 @@ from pathlib import Path
 from . import modules, protocol
 from .sandbox import Worker, WorkerGone
 
-MAX_RESTARTS = 4
+MAX_RESTARTS = 12
 
 
 class SubmissionError(RuntimeError):
@@ -190,6 +190,11 @@ class Session:
                 p.grad = (g.detach().to(p.dtype).reshape(p.shape)
                           if isinstance(g, torch.Tensor) and g.numel() == p.numel() else None)
             changed += [f"{type(obj).__name__}.{c}" for c in (state.get("changed") or [])][:5]
+        for err in [str(e) for e in (reply.get("thread_errors") or [])][:5]:
+            if err.startswith("ForbiddenOperator"):
+                self.observe(f"`{name}` reached torch's normalization in a thread: {err}")
+            elif "autograd, which this question" in err:
+                self.observe(f"`{name}` used autograd in a thread: {err}")
         threads = [str(t)[:60] for t in (reply.get("threads") or [])][:5]
         if threads:
             self.restart(f"`{name}` left threads running after it returned ({', '.join(threads)}); "

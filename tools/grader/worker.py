@@ -102,6 +102,8 @@ def main():
     bound = {n: type(ns[n]).__name__ for n in header.get("names", []) if n in ns}
     chan.send({"op": "ready", "errors": errors, "bound": bound, "blocked": len(blocked)})
     baseline = {t.ident for t in threading.enumerate()}
+    thread_errors = []
+    threading.excepthook = lambda a: thread_errors.append(f"{a.exc_type.__name__}: {str(a.exc_value)[:300]}")
 
     while True:
         header, buffers = chan.recv()
@@ -154,6 +156,7 @@ def main():
         reply["modules"] = [protocol.encode(modules.module_after(m, st), out_buffers)
                             for m, st in modules_in]
         reply["rng"] = protocol.encode(torch.get_rng_state(), out_buffers)
+        reply["thread_errors"], thread_errors[:] = thread_errors[:5], []
         reply["threads"] = sorted(t.name for t in threading.enumerate()
                                   if t.ident not in baseline and t.is_alive())
         chan.send(reply, out_buffers)

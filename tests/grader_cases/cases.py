@@ -1,0 +1,278 @@
+"""Crafted submissions: each starts from a master's solutions, one question's work replaced by a
+trick (or by an honest idiom), with the score a fair grader gives it.
+
+``cases(masters, host)`` returns ``{assignment: {case name: (notebook, expected, phrase)}}``:
+``expected`` maps questions to their score (questions not named keep the master's full marks),
+``phrase`` is a text the case's report must contain (what the sandbox observed) or None. ``host``
+is a folder on the grading machine the tricks try to read or write (the tests check nothing
+appeared there). A trick that is blocked earns what the same question earns with no work: zero
+where every test of the question needs the function's right numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+A1, A2, A3 = "batch_norm_by_hand", "layer_norm_padded", "residual_transformer_block"
+A1_FULL = {"q1_train_forward": 5, "q2_running_stats": 6, "q3_backward": 6, "q4_gradient_check": 4}
+A3_FULL = {"q1_layer_norm": 3, "q2_pre_ln_block": 5, "q3_post_ln_block": 3, "q4_encoder_logits": 3,
+           "q5_ffn_grad_norms": 2, "q6_gradient_profile": 2}
+
+
+def src(cell) -> str:
+    s = cell.get("source", "")
+    return "".join(s) if isinstance(s, list) else s
+
+
+def code_cell(text: str) -> dict:
+    return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": text}
+
+
+def replace_def(nb: dict, name: str, new_source: str) -> dict:
+    """A copy of ``nb`` whose cell defining ``name`` defines nothing of it (``new_source`` is added
+    as a cell right after it); other definitions of that cell stay."""
+    nb = copy.deepcopy(nb)
+    for i, cell in enumerate(nb["cells"]):
+        text = src(cell)
+        if cell["cell_type"] == "code" and f"def {name}(" in text:
+            cell["source"] = text.replace(f"def {name}(", f"def _master_{name}(", 1)
+            nb["cells"].insert(i + 1, code_cell(new_source))
+            return nb
+    raise AssertionError(f"no cell defines {name}")
+
+
+def add_cell(nb: dict, text: str, after: str | None = None) -> dict:
+    """A copy of ``nb`` with a code cell ``text`` after the cell defining ``after`` (or at the end)."""
+    nb = copy.deepcopy(nb)
+    at = len(nb["cells"])
+    if after:
+        at = next(i for i, c in enumerate(nb["cells"]) if f"def {after}(" in src(c)) + 1
+    nb["cells"].insert(at, code_cell(text))
+    return nb
+
+
+HONEST_BN_BACKWARD = '''
+def bn_backward(dout, x, gamma, eps=1e-5):
+    with torch.no_grad():                          # an honest idiom: no graph is needed
+        n = x.shape[0]
+        mean = x.mean(dim=0)
+        var = ((x - mean) ** 2).mean(dim=0)
+        inv_std = 1.0 / torch.sqrt(var + eps)
+        xhat = (x - mean) * inv_std
+        dxhat = dout * gamma
+        dx = inv_std / n * (n * dxhat - dxhat.sum(dim=0) - xhat * (dxhat * xhat).sum(dim=0))
+        return dx, (dout * xhat).sum(dim=0), dout.sum(dim=0)
+'''
+
+AUTOGRAD_HELPER = '''
+def _helper(dout, x, gamma, eps=1e-5):
+    x = x.detach().clone().requires_grad_()
+    g = gamma.detach().clone().requires_grad_()
+    b = torch.zeros_like(g, requires_grad=True)
+    with torch.enable_grad():
+        mean = x.mean(0)
+        y = (x - mean) / torch.sqrt(((x - mean) ** 2).mean(0) + eps) * g + b
+        torch.autograd.backward(y, dout)
+    return x.grad.detach(), g.grad.detach(), b.grad.detach()
+'''
+
+
+def a1_cases(master: dict, host: str, tests_dir: str) -> dict:
+    q3_zero = {"q3_backward": 0}
+    return {
+        # ---- honest idioms keep every point
+        "honest_master": (master, {}, None),
+        "honest_idioms": (add_cell(replace_def(master, "bn_backward", HONEST_BN_BACKWARD),
+                                   "import importlib, inspect, gc\n"
+                                   "torch.backends.cudnn.deterministic = True\n"
+                                   "print(vars(torch.nn.functional).keys())\n"
+                                   "print(inspect.signature(bn_backward))", after="bn_train_forward"),
+                          {}, None),
+        # ---- a graded name bound by assignment to autograd: the autograd guard applies to it
+        "rebinding": (replace_def(master, "bn_backward", AUTOGRAD_HELPER + "\nbn_backward = _helper\n"),
+                      q3_zero, "autograd"),
+        # ---- the same helper in a thread (grad and inference mode are thread-local; the block is not)
+        "thread_autograd": (replace_def(master, "bn_backward", AUTOGRAD_HELPER + '''
+import threading
+def bn_backward(dout, x, gamma, eps=1e-5):
+    out = []
+    t = threading.Thread(target=lambda: out.append(_helper(dout, x, gamma, eps)))
+    t.start(); t.join()
+    return out[0]
+'''), q3_zero, "autograd"),
+        # ---- torch's own backward kernel in a thread, and with the dispatch modes switched off
+        "thread_kernel": (replace_def(master, "bn_backward", '''
+import threading
+def bn_backward(dout, x, gamma, eps=1e-5):
+    out = []
+    def run():
+        mean = x.mean(0)
+        invstd = 1 / torch.sqrt(((x - mean) ** 2).mean(0) + eps)
+        out.append(torch.ops.aten.native_batch_norm_backward(dout, x, gamma, None, None, mean, invstd,
+                                                            True, eps, [True, True, True]))
+    t = threading.Thread(target=run); t.start(); t.join()
+    return out[0]
+'''), q3_zero, "torch's normalization"),
+        # q1's public tests carry no points; q2's evaluation mode does not use bn_train_forward
+        "modes_off": (replace_def(master, "bn_train_forward", '''
+from torch.utils._python_dispatch import _disable_current_modes
+def bn_train_forward(x, gamma, beta, eps=1e-5):
+    if x.dim() != 2:
+        raise ValueError("x must be (N, D)")
+    with _disable_current_modes():
+        out = torch.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
+    return out, x.mean(0), x.var(0, unbiased=False)
+'''), {"q1_train_forward": 0, "q2_running_stats": 2.6667}, "torch's normalization"),
+        # ---- the package's own layers (not on the worker's path)
+        "package_layers": (replace_def(master, "bn_backward", '''
+from normres.backward import batch_norm_backward
+def bn_backward(dout, x, gamma, eps=1e-5):
+    return batch_norm_backward(dout, x, gamma, eps=eps)
+'''), q3_zero, None),
+        # ---- frames: look up the stack for the test's reference values
+        "frames": (replace_def(master, "bn_backward", '''
+import sys
+def bn_backward(dout, x, gamma, eps=1e-5):
+    f = sys._getframe(1)
+    while f is not None:
+        for key in ("expected", "ref", "x.grad"):
+            if key in f.f_locals:
+                return f.f_locals[key]
+        f = f.f_back
+    return torch.zeros_like(x), torch.zeros_like(gamma), torch.zeros_like(gamma)
+'''), {"q3_backward": 0.5}, None),    # zeros of the right shapes pass the public shape test
+        # ---- C++ file I/O (no audit event) outside the scratch folder: the correct backward, plus
+        # attempts to read the master and the host folder (it pays off only if they are visible)
+        "cpp_file_io": (add_cell(master, f'''
+import os
+def _probe():
+    seen = []
+    for path in ({str(host)!r} + "/secret.txt", "/work/main/chapters/assignments/batch_norm_by_hand.ipynb"):
+        try:
+            seen.append(torch.from_file(path, size=4, dtype=torch.uint8).numel())
+        except Exception:
+            pass
+        try:
+            torch.save(torch.ones(1), {str(host)!r} + "/leaked.pt")
+        except Exception:
+            pass
+    return seen
+_seen = _probe()
+_real = bn_backward
+def bn_backward(dout, x, gamma, eps=1e-5):
+    if _probe() or _seen:           # anything outside the sandbox visible: sabotage itself
+        return torch.zeros_like(x), torch.zeros_like(gamma), torch.zeros_like(gamma)
+    return _real(dout, x, gamma, eps)
+''', after="bn_backward"), {}, None),
+        # ---- rewriting the autograder's test files (they are neither visible nor re-read)
+        "write_tests": (add_cell(master, f'''
+import glob, os
+def _vandal():
+    for pattern in ("/work/main/_build/assignments/*/autograder/tests/*.py",
+                    {str(tests_dir)!r} + "/*.py", "/scratch/../*/tests/*.py"):
+        for path in glob.glob(pattern, recursive=True):
+            try:
+                open(path, "w").write("def test_x(bn_backward):\\n    pass\\n")
+            except OSError:
+                pass
+    return 0
+_done = _vandal()
+''', after="bn_backward"), {}, None),
+        # ---- wire tampering: garbage written on the protocol's descriptors from inside a call
+        "wire_tamper": (replace_def(master, "bn_backward", '''
+import os
+def bn_backward(dout, x, gamma, eps=1e-5):
+    for fd in range(3, 64):
+        try:
+            os.write(fd, b"NRG1\\x00\\x00\\x00\\x10\\x00\\x00\\x00\\x00" + b"{not json}" * 4)
+        except OSError:
+            pass
+    return torch.zeros_like(x), torch.zeros_like(gamma), torch.zeros_like(gamma)
+'''), q3_zero, "protocol"),
+        # ---- killing the batch, its siblings, its parent: only itself is reachable
+        "kill_batch": (add_cell(master, '''
+import os, signal
+def _kill_all():
+    for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+        if pid != os.getpid():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    for target in (-1, os.getppid()):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except OSError:
+            pass
+    return 0
+_real_train = bn_train_forward
+def bn_train_forward(x, gamma, beta, eps=1e-5):
+    _kill_all()
+    return _real_train(x, gamma, beta, eps)
+''', after="bn_train_forward"), {}, None),
+        # ---- a background thread that outlives its call and then writes garbage on the wire
+        "background_thread": (add_cell(master, '''
+import os, threading, time
+def _spam():
+    time.sleep(0.3)
+    while True:
+        for fd in range(3, 64):
+            try:
+                os.write(fd, b"garbage" * 100)
+            except OSError:
+                pass
+        time.sleep(0.05)
+_real_rel = rel_error
+def rel_error(a, b):
+    threading.Thread(target=_spam, daemon=True).start()
+    return _real_rel(a, b)
+''', after="rel_error"), {}, "threads running"),
+        # ---- in-place change of an input (the rules forbid it; the grader detects it)
+        "in_place": (replace_def(master, "bn_backward", '''
+def bn_backward(dout, x, gamma, eps=1e-5):
+    n = x.shape[0]
+    x -= x.mean(dim=0)                       # modifies the caller's x
+    inv_std = 1.0 / torch.sqrt((x ** 2).mean(dim=0) + eps)
+    xhat = x * inv_std
+    dxhat = dout * gamma
+    dx = inv_std / n * (n * dxhat - dxhat.sum(dim=0) - xhat * (dxhat * xhat).sum(dim=0))
+    return dx, (dout * xhat).sum(dim=0), dout.sum(dim=0)
+'''), q3_zero, "in place"),
+    }
+
+
+def a3_cases(master: dict) -> dict:
+    # deleting the tests' instance overrides is moot: the worker's block is rebuilt from weights,
+    # and its norms are parameter boxes whose forward raises
+    override = replace_def(replace_def(replace_def(master, "pre_ln_block", '''
+def pre_ln_block(x, block, key_padding_mask=None):
+    for m in (block, block.norm1, block.norm2):
+        m.__dict__.pop("forward", None)
+    return block(x, key_padding_mask)
+'''), "post_ln_block", '''
+def post_ln_block(x, block, key_padding_mask=None):
+    block.__dict__.pop("forward", None)
+    return block(x, key_padding_mask)
+'''), "encoder_logits", '''
+def encoder_logits(model, tokens, key_padding_mask=None):
+    model.__dict__.pop("forward", None)
+    return model(tokens, key_padding_mask)
+''')
+    return {
+        "a3_master": (master, {}, None),
+        # q5 and q6 call encoder_logits, so they fall with it
+        "a3_instance_override": (override, {"q2_pre_ln_block": 0, "q3_post_ln_block": 0,
+                                            "q4_encoder_logits": 0, "q5_ffn_grad_norms": 0,
+                                            "q6_gradient_profile": 0}, None),
+        "a3_hardcoded_profile": (replace_def(master, "gradient_profile", '''
+def gradient_profile(norm_position, n_layers=12, seeds=(0, 1, 2)):
+    up = torch.linspace(1.0, 2.0, n_layers)
+    col = up if norm_position == "post" else up.flip(0)
+    return torch.stack([col, col], dim=1)
+'''), {"q6_gradient_profile": 0}, None),
+    }
+
+
+def write(folder, name: str, nb: dict):
+    (folder / f"{name}.ipynb").write_text(json.dumps(nb))
