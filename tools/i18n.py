@@ -42,6 +42,7 @@ GLOSSARY = ROOT / "chapters" / "glossary.md"
 POT = ROOT / "_build" / "gettext"
 HTML = ROOT / "_build" / "html"
 ZH_HTML = HTML / LANG
+NOTEBOOKS = LOCALES / LANG / "notebooks"
 AUTO = "auto"   # the extracted comment of entries that update fills by rule
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,6 +51,8 @@ from toc import toc_files  # noqa: E402
 HEADER = {
     "Project-Id-Version": "normres-book",
     "Report-Msgid-Bugs-To": "",
+    "PO-Revision-Date": "2026-12-03 00:00+0000",
+    "Last-Translator": "normres team",
     "Language": LANG,
     "Language-Team": "zh_CN",
     "MIME-Version": "1.0",
@@ -68,8 +71,6 @@ def sphinx_build(builder: str, out: Path, doctrees: Path, overrides: dict | None
     from jupyter_book.config import get_final_config
     from jupyter_book.sphinx import build_sphinx
 
-    get_final_config(user_yaml=ROOT / "_config.yml", cli_config={"latex_individualpages": False},
-                     sourcedir=ROOT, use_external_toc=True)
     conf = {"external_toc_path": (ROOT / "_toc.yml").as_posix(), "latex_individualpages": False,
             "nitpicky": True}
     conf.update(overrides or {})
@@ -80,9 +81,21 @@ def sphinx_build(builder: str, out: Path, doctrees: Path, overrides: dict | None
 
 
 def zh_overrides() -> dict:
-    """The Sphinx settings that make the Chinese edition (the rest is _config.yml's)."""
+    """The Sphinx settings that make the Chinese edition (the rest is _config.yml's): the language,
+    search segmented by jieba with the glossary's terms, myst-nb's code-cell toggles in Chinese,
+    and launch buttons that open the Chinese notebooks (``locales/zh_CN/notebooks/<page>.ipynb``)."""
+    from jupyter_book.config import get_final_config
+    base, _ = get_final_config(user_yaml=ROOT / "_config.yml", cli_config={"latex_individualpages": False},
+                               sourcedir=ROOT, use_external_toc=True)
+    theme = dict(base.get("html_theme_options", {}))
+    theme["path_to_docs"] = NOTEBOOKS.relative_to(ROOT).as_posix()
+    theme["search_bar_text"] = "搜索本书……"
     return {"language": LANG, "html_search_language": "zh",
-            "html_search_options": {"dict": str(JIEBA_DICT)}}
+            "html_search_options": {"dict": str(JIEBA_DICT)},
+            "html_theme_options": theme,
+            "nb_code_prompt_show": "显示代码单元",
+            "nb_code_prompt_hide": "隐藏代码单元",
+            "togglebutton_hint": "点击显示", "togglebutton_hint_hide": "点击隐藏"}
 
 
 def build(out: Path = ZH_HTML, doctrees: Path | None = None, quiet: bool = False) -> int:

@@ -1,0 +1,124 @@
+"""The two editions of the book (issue 17): glue roles in translated paragraphs, the theme's
+interface strings in mainland Chinese, and a link on every page to the same page in the other
+language. Active in both builds (``_config.yml``); the Chinese one is ``tools/i18n.py build``.
+
+- **Glue in translations.** Sphinx parses a translated paragraph as a document of its own, so a
+  bare ``{glue:text}`key:.3f``` finds no notebook there and renders empty (with a warning).
+  Before a translation is parsed, every bare ``{glue:text}`` / ``{glue:}`` / ``{glue:any}`` role in
+  it gets the page's own notebook as its source, ``{glue:text}`/chapters/x.ipynb::key:.3f```
+  (myst-nb's cross-document form, resolved after reading from the same stored outputs), so the
+  number is the one the English page shows. The English build parses no translations and is
+  unchanged; translators write the roles exactly as the English has them.
+- **Interface strings.** The ``sphinx`` domain (pydata-sphinx-theme's color-mode switcher, skip
+  link, Sphinx's own strings) is read by Sphinx from ``locales/<lang>/LC_MESSAGES/sphinx.po``
+  before its built-in catalogs. What the templates and scripts hard-code, and sphinx-book-theme's
+  strings (its own zh_CN catalog, which Sphinx gives precedence over ours, has Taiwan wording such
+  as 列印成 PDF and misses the launch menu), are replaced in the built pages' ``title``,
+  ``aria-label``, ``data-bs-title`` and ``placeholder`` attributes from
+  ``locales/<lang>/LC_MESSAGES/ui.po`` (after the build). myst-nb's code-cell toggles and
+  sphinx-togglebutton's hints are settings, given by the Chinese build (``tools/i18n.py``).
+- **Language switch.** Each page starts with a link to the same page in the other edition
+  (English at the site root, Chinese under ``zh_CN/``), and has ``<link rel="alternate">`` to both.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from sphinx.transforms import i18n as sphinx_i18n
+
+EDITIONS = {"en": ("English", "en", ""), "zh_CN": ("中文", "zh-CN", "zh_CN/")}
+_GLUE = re.compile(r"\{(glue(?::any|:text)?):?\}`([^`]*)`")
+_original_publish = sphinx_i18n.publish_msgstr
+
+
+def localize_glue(text: str, notebook: str) -> str:
+    """Bare glue roles of ``text`` -> the same roles reading ``notebook`` (a path from the
+    source root, with a leading slash)."""
+    def repl(m: re.Match) -> str:
+        role, body = m.group(1), m.group(2)
+        if "::" in body:
+            return m.group(0)
+        if role == "glue:text":
+            key, _, fmt = body.partition(":")
+            # myst-nb splits the format at the last colon: always give one, or '::' is cut
+            return f"{{glue:text}}`{notebook}::{key}:{fmt or 's'}`"
+        return f"{{{role}}}`{notebook}::{body}`"
+    return _GLUE.sub(repl, text)
+
+
+def _publish_msgstr(app, source, source_path, source_line, config, settings):
+    env = getattr(app, "env", None)
+    docname = getattr(env, "docname", None) if env is not None else None
+    if docname and str(env.doc2path(docname)).endswith(".ipynb") and "{glue" in source:
+        source = localize_glue(source, "/" + str(Path(env.doc2path(docname, False))))
+    return _original_publish(app, source, source_path, source_line, config, settings)
+
+
+def _language_links(app, pagename, templatename, context, doctree):
+    language = app.config.language or "en"
+    if language not in EDITIONS:
+        return
+    depth = pagename.count("/") + (1 if EDITIONS[language][2] else 0)
+    root = "../" * depth
+    links, alternates = [], []
+    for code, (name, hreflang, prefix) in EDITIONS.items():
+        href = f"{root}{prefix}{pagename}.html"
+        alternates.append(f'<link rel="alternate" hreflang="{hreflang}" href="{html.escape(href)}" />')
+        if code != language:
+            links.append(f'<a class="edition-link" href="{html.escape(href)}" hreflang="{hreflang}" '
+                         f'lang="{hreflang}">{name}</a>')
+    context["metatags"] = context.get("metatags", "") + "\n".join(alternates)
+    if context.get("body") is not None and links:
+        label = "Language" if language == "en" else "语言"
+        context["body"] = (f'<nav class="edition-switch" aria-label="{label}" style="text-align: right">{" ".join(links)}</nav>\n'
+                           + context["body"])
+
+
+UI_DOMAIN = "ui"
+_ATTRIBUTE = re.compile(r'\b(title|aria-label|data-bs-title|placeholder)="([^"]*)"')
+
+
+def ui_strings(app) -> dict[str, str]:
+    """``locales/<lang>/LC_MESSAGES/ui.po``: English -> translation."""
+    from babel.messages.pofile import read_po
+    table = {}
+    for d in app.config.locale_dirs:
+        po = Path(app.srcdir, d, app.config.language, "LC_MESSAGES", f"{UI_DOMAIN}.po")
+        if po.is_file():
+            with open(po, "rb") as f:
+                table.update({m.id: m.string for m in read_po(f) if m.id and m.string and not m.fuzzy})
+    return table
+
+
+def _translate_ui(app, exception):
+    """The interface strings the templates and scripts hard-code, in the built pages."""
+    language = app.config.language
+    if exception is not None or not language or language == "en" or app.builder.format != "html":
+        return
+    table = ui_strings(app)
+    if not table:
+        return
+    out = Path(app.outdir)
+    for page in out.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        new = _ATTRIBUTE.sub(lambda m: f'{m.group(1)}="{html.escape(table.get(html.unescape(m.group(2)), html.unescape(m.group(2))))}"'
+                             if html.unescape(m.group(2)) in table else m.group(0), text)
+        if new != text:
+            page.write_text(new, encoding="utf-8")
+    for script in out.glob("_static/*.js"):
+        text = script.read_text(encoding="utf-8")
+        new = text
+        for english, chinese in table.items():
+            new = new.replace(f'aria-label="{english}"', f'aria-label="{chinese}"')
+        if new != text:
+            script.write_text(new, encoding="utf-8")
+
+
+def setup(app):
+    sphinx_i18n.publish_msgstr = _publish_msgstr
+    app.connect("html-page-context", _language_links)
+    app.connect("build-finished", _translate_ui)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
