@@ -30,7 +30,7 @@ from pathlib import Path
 from sphinx.transforms import i18n as sphinx_i18n
 
 EDITIONS = {"en": ("English", "en", ""), "zh_CN": ("中文", "zh-CN", "zh_CN/")}
-_GLUE = re.compile(r"\{(glue(?::any|:text)?):?\}`([^`]*)`")
+_GLUE = re.compile(r"\{(glue(?::any|:text|:)?)\}`([^`]*)`")
 _original_publish = sphinx_i18n.publish_msgstr
 
 

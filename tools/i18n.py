@@ -131,6 +131,8 @@ def read(page: str):
 
 def write(page: str, catalog) -> None:
     from babel.messages.pofile import write_po
+    for message in catalog:   # babel guesses "python-format" from a '%'; no entry is a format string
+        message.flags.discard("python-format")
     buf = io.BytesIO()
     write_po(buf, catalog, width=100, omit_header=False, include_previous=True)
     text = buf.getvalue().decode()
