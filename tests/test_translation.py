@@ -95,6 +95,7 @@ def test_glossary_check_catches_a_missing_term(tmp_path, monkeypatch):
                   'msgid "Layer norm needs no batch."\nmsgstr "层规范化不需要批次。"\n\n'
                   'msgid "Padding changes the batch statistics."\nmsgstr "填充会改变批次的统计量。"\n')
     monkeypatch.setattr(i18n, "catalog_path", lambda page: po)
+    monkeypatch.setattr(i18n, "source_digest", lambda page: None)
     found = i18n.problems("chapters/x")
     assert len(found) == 1 and "'layer normalization' should be '层归一化'" in found[0] and "Layer norm" in found[0]
 
@@ -106,11 +107,38 @@ def test_completeness_check_names_page_and_english(tmp_path, monkeypatch):
                   '#, fuzzy\nmsgid "A changed sentence."\nmsgstr "旧的译文。"\n\n'
                   '#~ msgid "A deleted sentence."\n#~ msgstr "删掉的句子。"\n')
     monkeypatch.setattr(i18n, "catalog_path", lambda page: po)
+    monkeypatch.setattr(i18n, "source_digest", lambda page: None)
     found = i18n.problems("chapters/x")
     assert [f.split(":")[1].strip() for f in found] == ["untranslated", "fuzzy (the English changed; check and remove the fuzzy flag)", "obsolete entry (its English is gone; delete it)"]
     assert all(f.startswith("chapters/x: ") for f in found)
     assert "An untranslated sentence." in found[0] and "A deleted sentence." in found[2]
     assert i18n.problems("chapters/x", completeness=False) == []
+
+
+def test_a_changed_english_makes_a_complete_catalog_stale(tmp_path, monkeypatch):
+    po = tmp_path / "p.po"
+    po.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=utf-8\\n"\n'
+                  '"X-Source-Digest: 0123456789abcdef\\n"\n\nmsgid "Text."\nmsgstr "文字。"\n')
+    monkeypatch.setattr(i18n, "catalog_path", lambda page: po)
+    monkeypatch.setattr(i18n, "source_digest", lambda page: "0123456789abcdef")
+    assert i18n.problems("chapters/x") == []
+    monkeypatch.setattr(i18n, "source_digest", lambda page: "fedcba9876543210")
+    found = i18n.problems("chapters/x")
+    assert len(found) == 1 and "the English changed" in found[0] and "update chapters/x" in found[0]
+
+
+def test_ledger_digest_ignores_its_generated_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr(i18n, "ROOT", tmp_path)
+    (tmp_path / "chapters").mkdir()
+    (tmp_path / "_toc.yml").write_text("root: intro\n")
+    page = tmp_path / "chapters" / "ledger.md"
+    table = "```{list-table}\n* - a claim\n  - 1.0\n```\n"
+    page.write_text("# Ledger\n\nProse.\n\n**3 experimental claims** and 0 checks\n\n" + table)
+    before = i18n.source_digest("chapters/ledger")
+    page.write_text("# Ledger\n\nProse.\n\n**4 experimental claims** and 0 checks\n\n" + table.replace("1.0", "2.0"))
+    assert i18n.source_digest("chapters/ledger") == before
+    page.write_text("# Ledger\n\nOther prose.\n\n" + table)
+    assert i18n.source_digest("chapters/ledger") != before
 
 
 def test_markup_check_counts_against_the_english():

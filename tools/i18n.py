@@ -119,6 +119,37 @@ def pages() -> list[str]:
     return toc_files()
 
 
+def source_digest(page: str) -> str:
+    """A digest of the English a page's catalog is extracted from: a notebook's markdown cells, a
+    page's text (the root page's with _toc.yml's captions). For the ledger page, only its prose:
+    its table rows and summary line change with every ``make test-seeds`` and are translated by
+    rule, so they do not make the catalog stale."""
+    import hashlib
+    import json
+    h = hashlib.sha256()
+    notebook, markdown = ROOT / f"{page}.ipynb", ROOT / f"{page}.md"
+    if notebook.is_file():
+        for cell in json.loads(notebook.read_text())["cells"]:
+            if cell["cell_type"] == "markdown":
+                src = cell["source"]
+                h.update(("".join(src) if isinstance(src, list) else src).encode() + b"\0")
+    elif markdown.is_file():
+        text = markdown.read_text()
+        if page == "chapters/ledger":
+            text = re.sub(r"```\{list-table\}.*?```", "", text, flags=re.S)
+            text = "\n".join(line for line in text.splitlines() if not re.match(r"\*\*\d", line))
+        h.update(text.encode())
+    if page == pages()[0]:
+        h.update((ROOT / "_toc.yml").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def catalog_digest(page: str) -> str | None:
+    """The digest recorded in a catalog's header by ``update`` (None if there is none)."""
+    m = re.search(r'^"X-Source-Digest: (\w+)\\n"$', catalog_path(page).read_text(), re.M)
+    return m.group(1) if m else None
+
+
 def catalog_path(page: str) -> Path:
     return CATALOGS / f"{page}.po"
 
@@ -129,7 +160,7 @@ def read(page: str):
         return read_po(f, locale=LANG, abort_invalid=True)
 
 
-def write(page: str, catalog) -> None:
+def write(page: str, catalog, digest: str | None = None) -> None:
     from babel.messages.pofile import write_po
     for message in catalog:   # babel guesses "python-format" from a '%'; no entry is a format string
         message.flags.discard("python-format")
@@ -138,7 +169,11 @@ def write(page: str, catalog) -> None:
     text = buf.getvalue().decode()
     # a stable header: no dates, no template boilerplate, so that catalogs diff only by entries
     head, _, body = text.partition('\nmsgid ""\nmsgstr ""\n')
-    fields = "".join(f'"{k}: {v}\\n"\n' for k, v in HEADER.items())
+    fields = dict(HEADER)
+    digest = digest or (catalog_digest(page) if catalog_path(page).is_file() else None)
+    if digest:
+        fields["X-Source-Digest"] = digest
+    fields = "".join(f'"{k}: {v}\\n"\n' for k, v in fields.items())
     header = (f"# Chinese (mainland) translation of the page {page}.\n"
               "# See locales/README.md. This file is distributed under the book's license (CC BY 4.0).\n"
               f'msgid ""\nmsgstr ""\n{fields}')
@@ -246,7 +281,7 @@ def update(selected: list[str] | None = None) -> int:
         # an obsolete entry is kept only if a translator's work is in it, to reuse
         for key in [k for k, m in catalog.obsolete.items() if not m.string or AUTO in m.auto_comments]:
             del catalog.obsolete[key]
-        write(page, catalog)
+        write(page, catalog, digest=source_digest(page))
         s = statistics(page)
         print(f"{page}: {s['translated']} translated, {s['untranslated']} untranslated, {s['fuzzy']} fuzzy, "
               f"{s['obsolete']} obsolete, {s['auto']} filled by rule")
@@ -358,6 +393,9 @@ def problems(page: str, completeness: bool = True, terms: bool = True) -> list[s
                 if pattern.search(plain) and zh not in message.string:
                     out.append(f"{page}: glossary: {forms[0]!r} should be {zh!r} in the translation of "
                                f"{_short(english)}")
+    if completeness and catalog_digest(page) != source_digest(page):
+        out.append(f"{page}: the English changed since its catalog was updated: run "
+                   f"python tools/i18n.py update {page}, then translate what is new or fuzzy")
     if completeness:
         for message in catalog.obsolete.values():
             out.append(f"{page}: obsolete entry (its English is gone; delete it): {_short(message.id)}")
