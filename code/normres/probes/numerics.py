@@ -11,10 +11,18 @@ Three algorithms compute it; they agree in exact arithmetic and differ in roundi
 - :func:`variance_welford`: Welford's (1962) streaming update, one sweep that keeps a running mean
   and a running sum of squared deviations, as fused kernels such as PyTorch's layer norm do.
 
-All tensors these functions create are stored in ``x.dtype`` (Welford's accumulators in
-``acc_dtype``), so each rounds as much as that dtype does. PyTorch's CPU reductions (``mean``,
-``sum``) of 16-bit tensors accumulate in float32 internally and round only their result to the
-input dtype; the functions inherit that.
+Two things decide the error, and each function lets you change one at a time: the *algorithm*
+(which formula) and the *accumulator* (the dtype the running sums are kept in, and how they are
+summed). With ``acc_dtype=None`` (the default) the one-pass and two-pass variances use PyTorch's
+reductions: every tensor they create is stored in ``x.dtype``, but PyTorch's CPU ``mean`` of a
+16-bit tensor adds in float32 internally (in a vectorized, blocked order) and rounds only its
+result, so those defaults are float32 accumulators in disguise. With an explicit ``acc_dtype`` all
+three algorithms run the same way, one element of ``dim`` at a time, every operation rounded to
+``acc_dtype`` (:func:`sequential_mean`): then only the formula differs between them. The result is
+returned in ``x.dtype``.
+
+:func:`offset_ratio` measures the quantity that sets the one-pass error, :math:`|\mu|/\sigma` of
+each row, on real data.
 """
 
 from __future__ import annotations
@@ -23,8 +31,8 @@ import torch
 
 from .. import _checks
 
-__all__ = ["variance_one_pass", "variance_two_pass", "variance_welford", "relative_error",
-           "one_pass_error_scale"]
+__all__ = ["variance_one_pass", "variance_two_pass", "variance_welford", "sequential_mean",
+           "relative_error", "one_pass_error_scale", "offset_ratio"]
 
 _FLOATS = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
@@ -43,27 +51,75 @@ def _check_dim(x, dim):
                          f"shape {tuple(x.shape)}, got {dim!r}")
 
 
-def variance_one_pass(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+def _check_acc(acc_dtype):
+    if acc_dtype is not None and acc_dtype not in _FLOATS:
+        raise TypeError(f"acc_dtype must be a floating dtype or None, got {acc_dtype!r}")
+
+
+def _rows_in(x, dim, acc_dtype):
+    """Check the arguments; return ``x`` with ``dim`` moved last, in the accumulator dtype."""
+    _check_float(x)
+    _check_dim(x, dim)
+    _check_acc(acc_dtype)
+    acc = x.dtype if acc_dtype is None else acc_dtype
+    return x.movedim(dim, -1).to(acc), acc
+
+
+def sequential_mean(x: torch.Tensor, dim: int = -1, acc_dtype: torch.dtype | None = None
+                    ) -> torch.Tensor:
+    r"""The mean along ``dim`` summed one element at a time in ``acc_dtype`` (default ``x.dtype``).
+
+    :math:`s_k = s_{k-1} + x_k` for :math:`k = 1, \dots, n`, every :math:`s_k` rounded to
+    ``acc_dtype``, then :math:`s_n / n`; returned in ``acc_dtype``. ``x``: any shape; returns
+    ``x``'s shape without ``dim``. Unlike ``torch.mean`` (which adds 16-bit inputs in float32, in
+    blocks), the accumulator really is ``acc_dtype``, and a long sum in a short format loses the
+    small late terms (stagnation: once :math:`|s_k|` is large, :math:`x_k` is below its spacing).
+    """
+    xs, acc = _rows_in(x, dim, acc_dtype)
+    total = torch.zeros(xs.shape[:-1], dtype=acc)
+    for k in range(xs.shape[-1]):
+        total = total + xs[..., k]
+    return total / xs.shape[-1]
+
+
+def variance_one_pass(x: torch.Tensor, dim: int = -1, acc_dtype: torch.dtype | None = None
+                      ) -> torch.Tensor:
     r"""Biased variance as :math:`\mathrm{E}[x^2] - \mathrm{E}[x]^2` along ``dim``, in ``x.dtype``.
 
-    ``x``: any shape; returns ``x``'s shape without ``dim``. The squares :math:`x_i^2`, both means
-    and the difference are each rounded to ``x.dtype``; the result can be negative, and in
+    ``x``: any shape; returns ``x``'s shape without ``dim``. With ``acc_dtype=None`` the squares
+    :math:`x_i^2`, both means (``torch.mean``) and the difference are each rounded to ``x.dtype``;
+    with an ``acc_dtype``, :math:`x_i` and :math:`x_i^2` are formed in ``acc_dtype`` and both means
+    summed element by element there (:func:`sequential_mean`). The result can be negative, and in
     float16 :math:`x_i^2` overflows to ``inf`` once :math:`|x_i| > 255.9`.
     """
     _check_float(x)
     _check_dim(x, dim)
-    return (x * x).mean(dim) - x.mean(dim) ** 2
+    _check_acc(acc_dtype)
+    if acc_dtype is None:
+        return (x * x).mean(dim) - x.mean(dim) ** 2
+    xa = x.to(acc_dtype)
+    mean = sequential_mean(xa, dim)
+    return (sequential_mean(xa * xa, dim) - mean * mean).to(x.dtype)
 
 
-def variance_two_pass(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+def variance_two_pass(x: torch.Tensor, dim: int = -1, acc_dtype: torch.dtype | None = None
+                      ) -> torch.Tensor:
     r"""Biased variance as :math:`\mathrm{E}[(x - \mathrm{E}[x])^2]` along ``dim``, in ``x.dtype``.
 
-    ``x``: any shape; returns ``x``'s shape without ``dim``. Never negative.
+    ``x``: any shape; returns ``x``'s shape without ``dim``. Never negative. With
+    ``acc_dtype=None`` both means are ``torch.mean`` and every tensor is stored in ``x.dtype``; with
+    an ``acc_dtype`` the deviations are formed and both means summed element by element in
+    ``acc_dtype`` (:func:`sequential_mean`).
     """
     _check_float(x)
     _check_dim(x, dim)
-    mean = x.mean(dim, keepdim=True)
-    return ((x - mean) ** 2).mean(dim)
+    _check_acc(acc_dtype)
+    if acc_dtype is None:
+        mean = x.mean(dim, keepdim=True)
+        return ((x - mean) ** 2).mean(dim)
+    xa = x.to(acc_dtype)
+    mean = sequential_mean(xa, dim).unsqueeze(dim)
+    return sequential_mean((xa - mean) ** 2, dim).to(x.dtype)
 
 
 def variance_welford(x: torch.Tensor, dim: int = -1, acc_dtype: torch.dtype | None = None
@@ -76,12 +132,7 @@ def variance_welford(x: torch.Tensor, dim: int = -1, acc_dtype: torch.dtype | No
     ``x.dtype``) and rounded after every update; the result is returned in ``x.dtype``.
     All rows (every index of the other axes) are updated at once, one element of ``dim`` per step.
     """
-    _check_float(x)
-    _check_dim(x, dim)
-    acc = x.dtype if acc_dtype is None else acc_dtype
-    if acc not in _FLOATS:
-        raise TypeError(f"acc_dtype must be a floating dtype or None, got {acc_dtype!r}")
-    xs = x.movedim(dim, -1).to(acc)
+    xs, acc = _rows_in(x, dim, acc_dtype)
     mean = torch.zeros(xs.shape[:-1], dtype=acc)
     m2 = torch.zeros(xs.shape[:-1], dtype=acc)
     for k in range(xs.shape[-1]):
@@ -116,3 +167,19 @@ def one_pass_error_scale(mean: float, std: float, dtype: torch.dtype) -> float:
     if not std > 0:
         raise ValueError(f"std must be positive, got {std!r}")
     return torch.finfo(dtype).eps * (mean ** 2 + std ** 2) / std ** 2
+
+
+def offset_ratio(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    r""":math:`|\mu| / \sigma` of every row along ``dim`` (mean over standard deviation, biased),
+    computed in float64: the ratio that sets the one-pass variance's error,
+    :math:`u(\mu^2+\sigma^2)/\sigma^2 = u\,(1 + (\mu/\sigma)^2)` (:func:`one_pass_error_scale`).
+
+    ``x``: any shape with at least 2 elements along ``dim``; returns ``x``'s shape without ``dim``
+    (``inf`` for a constant non-zero row, ``nan`` for an all-zero row).
+    """
+    _check_float(x)
+    _check_dim(x, dim)
+    if x.shape[dim] < 2:
+        raise ValueError(f"x needs at least 2 elements along dim {dim}, got shape {tuple(x.shape)}")
+    xd = x.double()
+    return xd.mean(dim).abs() / xd.std(dim, unbiased=False)
