@@ -1,12 +1,13 @@
 """The grader against crafted submissions (issue 16), graded as `make grade` grades them.
 
-Each case starts from a master's solutions with one question's work replaced by a trick or an
-honest idiom (tests/grader_cases/cases.py). Each batch is graded once per session, in the real
-bubblewrap sandbox with two grading processes, and every case must get the fair score: tricks
-earn nothing they did not compute, honest idioms keep every point. Afterwards every submitted
-file and every autograder test file is byte-identical, nothing appeared in a host folder the
-tricks aimed at, and an untouched copy of the master graded *last* in the same batch still gets
-full marks (grading one submission cannot change what the next is graded against).
+Each submission starts from a master's solutions with some questions' work replaced by a trick or
+an honest idiom (tests/grader_cases/cases.py; tricks on different questions share a notebook, to
+keep the batch small). Each assignment's batch is graded once per session, in the real bubblewrap
+sandbox with two grading processes, and every question must get the fair score: tricks earn
+nothing they did not compute, honest idioms keep every point. Afterwards every submitted file and
+every autograder test file is byte-identical, nothing appeared in a host folder the tricks aimed
+at, and an untouched copy of the master graded *last* in the same batch still gets full marks
+(grading one submission cannot change what the next is graded against).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from grader_cases import cases as C  # noqa: E402
 
 TOOL = ROOT / "tools" / "assignments.py"
 MASTERS = ROOT / "chapters" / "assignments"
-FULL = {C.A1: C.A1_FULL, C.A3: C.A3_FULL}
+FULL = {C.A1: C.A1_FULL, C.A2: C.A2_FULL, C.A3: C.A3_FULL}
+LAST = "zz_untouched_after"
+PRINTED = "batch size | spread\n         2 |      0.501 |      0.523\n"
 
 
 def run_tool(*args, timeout=900):
@@ -39,25 +42,32 @@ def digest(folder: Path) -> dict:
             if p.is_file()}
 
 
+def make_cases(name, master, host, tests_dir):
+    if name == C.A1:
+        return C.a1_cases(master, host, tests_dir)
+    return C.a2_cases(master) if name == C.A2 else C.a3_cases(master)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("crafted")
     build = base / "build"
-    proc = run_tool("build", C.A1, C.A3, "--out", build, "--no-run-tests")
+    proc = run_tool("build", *FULL, "--out", build, "--no-run-tests")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     host = base / "host"
     host.mkdir()
     (host / "secret.txt").write_text("the grader's machine")
-    out = {}
-    for name in (C.A1, C.A3):
+    out = {"build": build, "base": base}
+    for name in FULL:
         master = json.loads((MASTERS / f"{name}.ipynb").read_text())
         tests_dir = build / name / "autograder" / "tests"
-        cases = (C.a1_cases(master, str(host), str(tests_dir)) if name == C.A1 else C.a3_cases(master))
+        cases = make_cases(name, master, str(host), str(tests_dir))
         folder = base / f"subs_{name}"
         folder.mkdir()
         for case, (nb, _, _) in cases.items():
             C.write(folder, case, nb)
-        C.write(folder, "zz_untouched_after", master)      # graded last in the batch
+        last = C.with_output(master, "batch size | spread", PRINTED) if name == C.A1 else master
+        C.write(folder, LAST, last)             # sorted last: graded after every trick
         before, tests_before = digest(folder), digest(tests_dir)
         grades = base / f"grades_{name}"
         proc = run_tool("grade", name, folder, "--out", grades, "--tests", tests_dir, "-j", 2)
@@ -72,39 +82,58 @@ def graded(tmp_path_factory):
 
 
 def _case_ids():
-    master = {"cells": [{"cell_type": "code", "source": f"def {n}(x): pass", "metadata": {},
-                         "outputs": []} for n in ("bn_train_forward", "bn_backward", "rel_error",
-                                                  "pre_ln_block", "post_ln_block", "encoder_logits",
-                                                  "gradient_profile")]}
-    return ([(C.A1, c) for c in C.a1_cases(master, "/h", "/t")]
-            + [(C.A3, c) for c in C.a3_cases(master)])
+    stub = {"cells": [{"cell_type": "code", "source": f"def {n}(x): pass", "metadata": {}, "outputs": []}
+                      for n in ("bn_train_forward", "bn_backward", "rel_error", "numeric_gradient",
+                                "layer_norm", "pre_ln_block", "post_ln_block", "encoder_logits",
+                                "gradient_profile", "test_ln_batch_independence")]}
+    stub["cells"][4]["source"] = "def layer_norm(x):\n    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)\n"
+    stub["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source":
+                          'def encoder_logits(m):\n    if model.norm_position == "pre":\n        f = model.final_norm\n'
+                          "        h = layer_norm(h, f.weight, f.bias, f.eps)\n"})
+    stub["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source":
+                          "def ffn_grad_norms(m):\n    model.zero_grad(set_to_none=True)\n"})
+    stub["cells"] = stub["cells"][:7] + stub["cells"][8:]
+    return [(a, c) for a in FULL for c in make_cases(a, stub, "/h", "/t")]
 
 
 @pytest.mark.parametrize("assignment,case", _case_ids())
-def test_crafted_case_graded_fairly(graded, assignment, case):
+def test_crafted_submission_graded_fairly(graded, assignment, case):
     g = graded[assignment]
     row, report = g["rows"][case], g["reports"][case]
-    _, expected, phrase = g["cases"][case]
+    _, expected, phrases = g["cases"][case]
     want = {**FULL[assignment], **expected}
     got = {q: float(row[q]) for q in want}
-    assert got == pytest.approx(want, abs=1e-3), f"{case}: {got} != {want}\n{report[:3000]}"
+    assert got == pytest.approx(want, abs=1e-3), f"{case}: {got} != {want}\n{report[:4000]}"
     assert row["sandbox"] == "bubblewrap" and row["file_unchanged"] == "True"
-    if phrase:
-        assert phrase.lower() in report.lower(), f"{case}: the report does not say {phrase!r}\n{report[:3000]}"
+    for phrase in phrases:
+        assert phrase.lower() in report.lower(), f"{case}: the report does not say {phrase!r}\n{report[:4000]}"
 
 
-@pytest.mark.parametrize("assignment", [C.A1, C.A3])
+@pytest.mark.parametrize("assignment", list(FULL))
 def test_batch_unharmed(graded, assignment):
     g = graded[assignment]
     assert g["unchanged"], "a submitted file changed"
     assert g["tests_unchanged"], "an autograder test file changed"
-    after = g["rows"]["zz_untouched_after"]
-    assert float(after["autograded"]) == float(after["autograded_possible"]), after
+    after = g["rows"][LAST]
+    assert float(after["autograded"]) == float(after["autograded_possible"]) == sum(FULL[assignment].values())
     assert graded["host"] == ["secret.txt"], f"a submission wrote into the host folder: {graded['host']}"
 
 
 def test_free_response_reports_show_printed_numbers(graded):
-    report = graded[C.A1]["reports"]["honest_master"]
+    report = graded[C.A1]["reports"][LAST]
     section = report.split("### q6_experiment", 1)[1]
-    assert "What the notebook printed for it" in section and "batch size | spread" in section
+    assert "What the notebook printed for it" in section and PRINTED.strip() in section
     assert "Example answer" in section
+
+
+def test_unsandboxed_grading_says_so(graded, tmp_path):
+    student = graded["build"] / C.A1 / "student" / f"{C.A1}.ipynb"
+    out = tmp_path / "grades"
+    proc = run_tool("grade", C.A1, student, "--out", out, "--unsandboxed",
+                    "--tests", graded["build"] / C.A1 / "autograder" / "tests")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "WITHOUT the sandbox" in proc.stdout
+    row = next(csv.DictReader(open(out / "grades.csv")))
+    assert row["sandbox"].startswith("UNSANDBOXED") and float(row["autograded"]) == 0
+    report = next((out / "reports").glob("*.md")).read_text()
+    assert report.splitlines()[2].startswith("**GRADED WITHOUT THE SANDBOX**")

@@ -1,9 +1,9 @@
 """Crafted submissions: each starts from a master's solutions, one question's work replaced by a
 trick (or by an honest idiom), with the score a fair grader gives it.
 
-``cases(masters, host)`` returns ``{assignment: {case name: (notebook, expected, phrase)}}``:
+``a1_cases``, ``a2_cases`` and ``a3_cases`` return ``{submission: (notebook, expected, phrases)}``:
 ``expected`` maps questions to their score (questions not named keep the master's full marks),
-``phrase`` is a text the case's report must contain (what the sandbox observed) or None. ``host``
+``phrases`` are texts the report must contain (what the sandbox observed). ``host``
 is a folder on the grading machine the tricks try to read or write (the tests check nothing
 appeared there). A trick that is blocked earns what the same question earns with no work: zero
 where every test of the question needs the function's right numbers.
@@ -16,6 +16,8 @@ import json
 
 A1, A2, A3 = "batch_norm_by_hand", "layer_norm_padded", "residual_transformer_block"
 A1_FULL = {"q1_train_forward": 5, "q2_running_stats": 6, "q3_backward": 6, "q4_gradient_check": 4}
+A2_FULL = {"q1_ln_forward": 4, "q2_ln_backward": 5, "q3_rms_norm": 5, "q4_masked_batch_norm": 5,
+           "q5_your_test": 3}
 A3_FULL = {"q1_layer_norm": 3, "q2_pre_ln_block": 5, "q3_post_ln_block": 3, "q4_encoder_logits": 3,
            "q5_ffn_grad_norms": 2, "q6_gradient_profile": 2}
 
@@ -38,6 +40,18 @@ def replace_def(nb: dict, name: str, new_source: str) -> dict:
         if cell["cell_type"] == "code" and f"def {name}(" in text:
             cell["source"] = text.replace(f"def {name}(", f"def _master_{name}(", 1)
             nb["cells"].insert(i + 1, code_cell(new_source))
+            return nb
+    raise AssertionError(f"no cell defines {name}")
+
+
+def edit_def(nb: dict, name: str, old: str, new: str) -> dict:
+    """A copy of ``nb`` with ``old`` replaced by ``new`` in the cell defining ``name``."""
+    nb = copy.deepcopy(nb)
+    for cell in nb["cells"]:
+        text = src(cell)
+        if cell["cell_type"] == "code" and f"def {name}(" in text:
+            assert old in text, f"{old!r} not in {name}"
+            cell["source"] = text.replace(old, new)
             return nb
     raise AssertionError(f"no cell defines {name}")
 
@@ -78,22 +92,22 @@ def _helper(dout, x, gamma, eps=1e-5):
 '''
 
 
-def a1_cases(master: dict, host: str, tests_dir: str) -> dict:
+def a1_tricks(host: str, tests_dir: str) -> dict:
+    """``{trick: (notebook -> notebook, expected, phrase)}`` for assignment 1."""
     q3_zero = {"q3_backward": 0}
     return {
         # ---- honest idioms keep every point
-        "honest_master": (master, {}, None),
-        "honest_idioms": (add_cell(replace_def(master, "bn_backward", HONEST_BN_BACKWARD),
+        "honest_idioms": (lambda nb: add_cell(replace_def(nb, "bn_backward", HONEST_BN_BACKWARD),
                                    "import importlib, inspect, gc\n"
                                    "torch.backends.cudnn.deterministic = True\n"
                                    "print(vars(torch.nn.functional).keys())\n"
                                    "print(inspect.signature(bn_backward))", after="bn_train_forward"),
                           {}, None),
         # ---- a graded name bound by assignment to autograd: the autograd guard applies to it
-        "rebinding": (replace_def(master, "bn_backward", AUTOGRAD_HELPER + "\nbn_backward = _helper\n"),
+        "rebinding": (lambda nb: replace_def(nb, "bn_backward", AUTOGRAD_HELPER + "\nbn_backward = _helper\n"),
                       q3_zero, "autograd"),
         # ---- the same helper in a thread (grad and inference mode are thread-local; the block is not)
-        "thread_autograd": (replace_def(master, "bn_backward", AUTOGRAD_HELPER + '''
+        "thread_autograd": (lambda nb: replace_def(nb, "bn_backward", AUTOGRAD_HELPER + '''
 import threading
 def bn_backward(dout, x, gamma, eps=1e-5):
     out = []
@@ -102,7 +116,7 @@ def bn_backward(dout, x, gamma, eps=1e-5):
     return out[0]
 '''), q3_zero, "autograd"),
         # ---- torch's own backward kernel in a thread, and with the dispatch modes switched off
-        "thread_kernel": (replace_def(master, "bn_backward", '''
+        "thread_kernel": (lambda nb: replace_def(nb, "bn_backward", '''
 import threading
 def bn_backward(dout, x, gamma, eps=1e-5):
     out = []
@@ -114,8 +128,8 @@ def bn_backward(dout, x, gamma, eps=1e-5):
     t = threading.Thread(target=run); t.start(); t.join()
     return out[0]
 '''), q3_zero, "torch's normalization"),
-        # q1's public tests carry no points; q2's evaluation mode does not use bn_train_forward
-        "modes_off": (replace_def(master, "bn_train_forward", '''
+        # q1 keeps the point of its ValueError; q2's evaluation mode does not use bn_train_forward
+        "modes_off": (lambda nb: replace_def(nb, "bn_train_forward", '''
 from torch.utils._python_dispatch import _disable_current_modes
 def bn_train_forward(x, gamma, beta, eps=1e-5):
     if x.dim() != 2:
@@ -123,15 +137,15 @@ def bn_train_forward(x, gamma, beta, eps=1e-5):
     with _disable_current_modes():
         out = torch.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
     return out, x.mean(0), x.var(0, unbiased=False)
-'''), {"q1_train_forward": 0, "q2_running_stats": 2.6667}, "torch's normalization"),
+'''), {"q1_train_forward": 1, "q2_running_stats": 2.6667}, "torch's normalization"),
         # ---- the package's own layers (not on the worker's path)
-        "package_layers": (replace_def(master, "bn_backward", '''
+        "package_layers": (lambda nb: replace_def(nb, "bn_backward", '''
 from normres.backward import batch_norm_backward
 def bn_backward(dout, x, gamma, eps=1e-5):
     return batch_norm_backward(dout, x, gamma, eps=eps)
 '''), q3_zero, None),
         # ---- frames: look up the stack for the test's reference values
-        "frames": (replace_def(master, "bn_backward", '''
+        "frames": (lambda nb: replace_def(nb, "bn_backward", '''
 import sys
 def bn_backward(dout, x, gamma, eps=1e-5):
     f = sys._getframe(1)
@@ -144,7 +158,7 @@ def bn_backward(dout, x, gamma, eps=1e-5):
 '''), {"q3_backward": 0.5}, None),    # zeros of the right shapes pass the public shape test
         # ---- C++ file I/O (no audit event) outside the scratch folder: the correct backward, plus
         # attempts to read the master and the host folder (it pays off only if they are visible)
-        "cpp_file_io": (add_cell(master, f'''
+        "cpp_file_io": (lambda nb: add_cell(nb, f'''
 import os
 def _probe():
     seen = []
@@ -159,14 +173,14 @@ def _probe():
             pass
     return seen
 _seen = _probe()
-_real = bn_backward
-def bn_backward(dout, x, gamma, eps=1e-5):
+_real_ng = numeric_gradient
+def numeric_gradient(f, x, h=1e-5):
     if _probe() or _seen:           # anything outside the sandbox visible: sabotage itself
-        return torch.zeros_like(x), torch.zeros_like(gamma), torch.zeros_like(gamma)
-    return _real(dout, x, gamma, eps)
-''', after="bn_backward"), {}, None),
+        return torch.zeros_like(x)
+    return _real_ng(f, x, h)
+''', after="numeric_gradient"), {}, None),
         # ---- rewriting the autograder's test files (they are neither visible nor re-read)
-        "write_tests": (add_cell(master, f'''
+        "write_tests": (lambda nb: add_cell(nb, f'''
 import glob, os
 def _vandal():
     for pattern in ("/work/main/_build/assignments/*/autograder/tests/*.py",
@@ -180,7 +194,7 @@ def _vandal():
 _done = _vandal()
 ''', after="bn_backward"), {}, None),
         # ---- wire tampering: garbage written on the protocol's descriptors from inside a call
-        "wire_tamper": (replace_def(master, "bn_backward", '''
+        "wire_tamper": (lambda nb: replace_def(nb, "bn_backward", '''
 import os
 def bn_backward(dout, x, gamma, eps=1e-5):
     for fd in range(3, 64):
@@ -191,7 +205,7 @@ def bn_backward(dout, x, gamma, eps=1e-5):
     return torch.zeros_like(x), torch.zeros_like(gamma), torch.zeros_like(gamma)
 '''), q3_zero, "protocol"),
         # ---- killing the batch, its siblings, its parent: only itself is reachable
-        "kill_batch": (add_cell(master, '''
+        "kill_batch": (lambda nb: add_cell(nb, '''
 import os, signal
 def _kill_all():
     for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
@@ -212,7 +226,7 @@ def bn_train_forward(x, gamma, beta, eps=1e-5):
     return _real_train(x, gamma, beta, eps)
 ''', after="bn_train_forward"), {}, None),
         # ---- a background thread that outlives its call and then writes garbage on the wire
-        "background_thread": (add_cell(master, '''
+        "background_thread": (lambda nb: add_cell(nb, '''
 import os, threading, time
 def _spam():
     time.sleep(0.3)
@@ -229,16 +243,54 @@ def rel_error(a, b):
     return _real_rel(a, b)
 ''', after="rel_error"), {}, "threads running"),
         # ---- in-place change of an input (the rules forbid it; the grader detects it)
-        "in_place": (replace_def(master, "bn_backward", '''
-def bn_backward(dout, x, gamma, eps=1e-5):
-    n = x.shape[0]
-    x -= x.mean(dim=0)                       # modifies the caller's x
-    inv_std = 1.0 / torch.sqrt((x ** 2).mean(dim=0) + eps)
-    xhat = x * inv_std
-    dxhat = dout * gamma
-    dx = inv_std / n * (n * dxhat - dxhat.sum(dim=0) - xhat * (dxhat * xhat).sum(dim=0))
-    return dx, (dout * xhat).sum(dim=0), dout.sum(dim=0)
-'''), q3_zero, "in place"),
+        # ---- in-place change of an input (the rules forbid it; the grader detects it): rel_error's
+        # tests fail (one public point, one hidden), numeric_gradient's keep theirs
+        "in_place": (lambda nb: replace_def(nb, "rel_error", '''
+def rel_error(a, b):
+    a -= b                                   # modifies the caller's a
+    return float((a.abs() / torch.clamp((a + b).abs() + b.abs(), min=1e-8)).max())
+'''), {"q4_gradient_check": 2}, "in place"),
+    }
+
+
+# submissions of assignment 1: tricks on different questions share a notebook (their questions'
+# scores are independent), so the batch stays small
+A1_SUBMISSIONS = {
+    "a1_honest_idioms": ["honest_idioms"],
+    "a1_rebinding_thread_kill": ["rebinding", "background_thread", "kill_batch"],
+    "a1_threads_cpp_io": ["thread_autograd", "cpp_file_io", "write_tests"],
+    "a1_kernel_thread": ["thread_kernel"],
+    "a1_modes_frames": ["modes_off", "frames"],
+    "a1_package_in_place": ["package_layers", "in_place"],
+    "a1_wire_tamper": ["wire_tamper"],
+}
+
+
+def a1_cases(master: dict, host: str, tests_dir: str) -> dict:
+    """``{submission: (notebook, expected, [phrases])}`` from the tricks of A1_SUBMISSIONS."""
+    tricks, found = a1_tricks(host, tests_dir), {}
+    for name, parts in A1_SUBMISSIONS.items():
+        nb, expected, phrases = master, {}, []
+        for part in parts:
+            transform, exp, phrase = tricks[part]
+            assert not set(exp) & set(expected), f"{name}: two tricks on one question"
+            nb = transform(nb)
+            expected.update(exp)
+            phrases += [phrase] if phrase else []
+        found[name] = (nb, expected, phrases)
+    return found
+
+
+def a2_cases(master: dict) -> dict:
+    return {
+        # a "test" that only compares with one layer norm fails on a correct, scaled one
+        "a2_test_compares_with_one_norm": (replace_def(master, "test_ln_batch_independence", '''
+def test_ln_batch_independence(layer_norm):
+    x = torch.randn(4, 5, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    m = x.mean(-1, keepdim=True)
+    ref = (x - m) / torch.sqrt(((x - m) ** 2).mean(-1, keepdim=True) + 1e-5)
+    torch.testing.assert_close(layer_norm(x), ref)
+'''), {"q5_your_test": 0}, []),
     }
 
 
@@ -260,18 +312,38 @@ def encoder_logits(model, tokens, key_padding_mask=None):
     return model(tokens, key_padding_mask)
 ''')
     return {
-        "a3_master": (master, {}, None),
         # q5 and q6 call encoder_logits, so they fall with it
         "a3_instance_override": (override, {"q2_pre_ln_block": 0, "q3_post_ln_block": 0,
                                             "q4_encoder_logits": 0, "q5_ffn_grad_norms": 0,
-                                            "q6_gradient_profile": 0}, None),
+                                            "q6_gradient_profile": 0}, []),
         "a3_hardcoded_profile": (replace_def(master, "gradient_profile", '''
 def gradient_profile(norm_position, n_layers=12, seeds=(0, 1, 2)):
     up = torch.linspace(1.0, 2.0, n_layers)
     col = up if norm_position == "post" else up.flip(0)
     return torch.stack([col, col], dim=1)
-'''), {"q6_gradient_profile": 0}, None),
+'''), {"q6_gradient_profile": 0}, []),
+        # three classic mistakes lose the points of the tests that catch them: the unbiased
+        # variance (q1, q3, q2's comparisons with torch; q2's public tests and its companions test
+        # do not depend on it), a Pre-LN stack without its final norm (q4's reference; its batch-
+        # of-one test still holds), gradients never zeroed (q5), and q6 follows from them
+        "a3_mistakes": (edit_def(edit_def(edit_def(master, "layer_norm",
+                                                   "var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)",
+                                                   "var = x.var(dim=-1, keepdim=True)"),
+                                          "encoder_logits", '    if model.norm_position == "pre":\n'
+                                          "        f = model.final_norm\n        h = layer_norm(h, f.weight, f.bias, f.eps)\n", ""),
+                                 "ffn_grad_norms", "    model.zero_grad(set_to_none=True)\n", ""),
+                        {"q1_layer_norm": 0, "q2_pre_ln_block": 2, "q3_post_ln_block": 0,
+                         "q4_encoder_logits": 1, "q5_ffn_grad_norms": 0, "q6_gradient_profile": 0}, []),
     }
+
+
+def with_output(nb: dict, marker: str, text: str) -> dict:
+    """A copy of ``nb`` whose code cell containing ``marker`` has ``text`` as its stored output
+    (as if the student had run it)."""
+    nb = copy.deepcopy(nb)
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code" and marker in src(c))
+    cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": text}]
+    return nb
 
 
 def write(folder, name: str, nb: dict):

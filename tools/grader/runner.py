@@ -29,6 +29,7 @@ from . import modules, protocol
 from .sandbox import Worker, WorkerGone
 
 MAX_RESTARTS = 12
+STRIKES = 2          # a function that broke its worker this often is not run again
 
 
 class SubmissionError(RuntimeError):
@@ -67,6 +68,7 @@ class Session:
         self.def_errors, self.bound = None, {}
         self.observed: list[str] = []     # what the sandbox saw, for the report
         self.broken = None                # why no further worker will be started
+        self.strikes: dict[str, list[str]] = {}   # function -> why it broke a worker
 
     def observe(self, what: str):
         if what not in self.observed:
@@ -145,9 +147,11 @@ class Session:
                 left = self.deadline - time.monotonic()
                 reason = (f"timed out after {self.call_timeout:g} s" if left > 0 else
                           "ran out of the submission's time budget")
+            self.strikes.setdefault(name, []).append(reason)
             self.restart(f"`{name}`: the worker {reason}")
             raise SubmissionError(f"`{name}` did not return: the worker {reason}") from None
         except protocol.WireError as e:
+            self.strikes.setdefault(name, []).append(f"sent malformed data ({e})")
             self.restart(f"`{name}`: the worker sent malformed data ({e})")
             raise SubmissionError(f"`{name}` did not return usable data: {e}") from None
 
@@ -245,6 +249,10 @@ class Proxy:
     def __call__(self, *args, **kwargs):
         if self.session.broken:
             raise SubmissionError(f"`{self.name}` was not run: {self.session.broken}")
+        strikes = self.session.strikes.get(self.name, [])
+        if len(strikes) >= STRIKES:
+            raise SubmissionError(f"`{self.name}` was not run again: it broke its worker "
+                                  f"{len(strikes)} times ({strikes[-1]})")
         if self.session.worker is None:
             self.session._start()
         if self.name not in self.session.bound:
