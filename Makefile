@@ -20,10 +20,12 @@ $(STAMP): requirements.txt code/pyproject.toml
 
 ## book: build the HTML book into _build/html from the outputs stored in the notebooks; first the
 ## assignment pages (the student version of each master, in assignments/; never the solutions);
-## then the Chinese edition from locales/zh_CN into _build/html/zh_CN (locales/README.md)
+## then the Chinese edition from locales/zh_CN into _build/html/zh_CN, after refreshing its notebooks
+## for the launch buttons (locales/zh_CN/notebooks: commit them; see locales/README.md)
 book: $(STAMP)
 	$(BIN)/python tools/book_editions.py pages
 	$(BIN)/jupyter-book build . --keep-going -W -n
+	$(BIN)/python tools/i18n.py notebooks
 	$(BIN)/python tools/i18n.py build
 
 ## student-book: the same book with every exercise solution removed, into _build/student/html

@@ -173,3 +173,52 @@ def test_glue_roles_of_a_translation_read_the_pages_notebook():
     assert i18n_edition.localize_glue(text, nb) == (
         f"准确率 {{glue:text}}`{nb}::acc_eval:.3f`，约 {{glue:text}}`{nb}::pct_changed:s`%，"
         f"{{glue:}}`{nb}::fig`，{{glue:text}}`other.ipynb::k`")
+
+
+# --- the zh notebooks of the launch buttons -----------------------------------------------------
+
+import json  # noqa: E402
+
+import i18n_notebooks  # noqa: E402
+
+NOTEBOOK_PAGES = i18n_notebooks.notebook_pages()
+
+
+@pytest.mark.parametrize("page", NOTEBOOK_PAGES)
+def test_every_notebook_page_has_a_zh_notebook(page):
+    path = i18n_notebooks.target(page)
+    assert path.is_file(), f"no {path.relative_to(ROOT)}: run python tools/i18n.py notebooks"
+
+
+# a zh notebook follows its English one (a re-executed chapter, a new translation) when its page
+# is complete: until then chapters change under the translators, and `make book` regenerates it
+@pytest.mark.parametrize("page", [p for p in NOTEBOOK_PAGES if p in COMPLETE] or ["(none listed)"])
+def test_zh_notebook_has_the_english_code_and_outputs(page):
+    if page == "(none listed)":
+        pytest.skip("no notebook page is listed in locales/zh_CN/complete.txt yet")
+    path = i18n_notebooks.target(page)
+    en = json.loads((ROOT / f"{page}.ipynb").read_text())
+    zh = json.loads(path.read_text())
+    assert zh["metadata"]["normres_i18n"]["source"] == f"{page}.ipynb"
+    assert len(zh["cells"]) == len(en["cells"]), f"{path.relative_to(ROOT)} is stale: run python tools/i18n.py notebooks"
+    for a, b in zip(en["cells"], zh["cells"]):
+        assert a["cell_type"] == b["cell_type"]
+        if a["cell_type"] != "markdown":
+            assert a == b, f"{path.relative_to(ROOT)}: cell {a.get('id')} differs from the English notebook's"
+
+
+@pytest.mark.parametrize("page", [p for p in NOTEBOOK_PAGES if p in COMPLETE] or ["(none listed)"])
+def test_zh_notebook_of_a_complete_page_is_current(page):
+    if page == "(none listed)":
+        pytest.skip("no notebook page is listed in locales/zh_CN/complete.txt yet")
+    zh = json.loads(i18n_notebooks.target(page).read_text())
+    assert zh["metadata"]["normres_i18n"]["digest"] == i18n_notebooks.digest(page), (
+        f"{i18n_notebooks.target(page).relative_to(ROOT)} is older than {page}.ipynb or its translation: "
+        "run python tools/i18n.py notebooks and commit locales/zh_CN/notebooks/")
+
+
+def test_zh_notebook_blocks_are_translated():
+    text = "## Title\n\nOne para\nover lines $x$.\n\n````{exercise}\n:label: e1\nDo it.\n````\n\n| a | b |\n|---|---|\n| c | d |\n"
+    table = {"Title": "标题", "One para over lines $x$.": "一段 $x$。", "Do it.": "做。", "c": "丙"}
+    assert i18n_notebooks.translate_markdown(text, table) == (
+        "## 标题\n\n一段 $x$。\n\n````{exercise}\n:label: e1\n做。\n````\n\n| a | b |\n|---|---|\n| 丙 | d |\n")
