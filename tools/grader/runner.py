@@ -94,7 +94,7 @@ class Session:
             self.broken = "its definitions did not load: the worker answered out of protocol"
             raise SubmissionError(self.broken)
         if self.def_errors is None:
-            self.def_errors = [str(e)[:400] for e in header.get("errors", [])][:50]
+            self.def_errors = [_explain(str(e)[:400]) for e in header.get("errors", [])][:50]
             self.bound = {str(k): str(v) for k, v in dict(header.get("bound", {})).items()}
 
     def stop(self):
@@ -225,6 +225,18 @@ class Session:
             raise AssertionError(f"`{name}` changed its input(s) {', '.join(readable)} in place: "
                                  "work on copies and return new tensors")
         return protocol.decode(reply.get("value", {"v": None}), bufs, keep_grad=False)
+
+
+def _explain(error: str) -> str:
+    """A definition error, with what the sandbox does not offer said plainly."""
+    import re
+
+    m = re.search(r"No module named '(normres[\w.]*)'", error)
+    if m:
+        return (error.split(": ", 1)[0] + f": `{m.group(1)}` is not available to graded code in the "
+                "sandbox (only normres.transformer's sublayers, blocks, encoder and task are); "
+                "fine if only ungraded cells use it")
+    return error
 
 
 def _readable(path: str) -> str:
