@@ -1,6 +1,14 @@
-"""The course's grader, being split out of ``tools/assignments.py`` (issue 16).
+"""The course's grader (``make grade``; the command line is ``tools/assignments.py``).
 
-So far: :mod:`grader.sandbox` builds the bubblewrap command student code will run under, and
-:mod:`grader.forbid` is what that sandbox runs before student code loads (torch's normalization
-kernels made to raise at the dispatcher). Neither is wired into ``make grade`` yet.
+One module per responsibility, in the order a submission meets them:
+
+- :mod:`grader.build`: ``otter assign`` on the masters, and the questions of a master;
+- :mod:`grader.batch`: loads the tests once, then grades submissions in forked processes (``-j``);
+- :mod:`grader.notebook`: reads a submission without running it (the program its worker runs:
+  what the graded names finally bind; the free-response answers and what the notebook printed);
+- :mod:`grader.sandbox`: the bubblewrap command and the worker process behind it;
+- :mod:`grader.worker`: the sandboxed side, arming :mod:`grader.forbid` before student code loads;
+- :mod:`grader.protocol` and :mod:`grader.modules`: calls, results and course modules as data;
+- :mod:`grader.runner`: otter's tests in the grader, each student function a proxy to the worker;
+- :mod:`grader.report`: ``grades.csv`` and one Markdown report per submission.
 """
