@@ -279,7 +279,8 @@ def update(selected: list[str] | None = None) -> int:
         catalog = read(page)
         fill_auto(page, catalog)
         # an obsolete entry is kept only if a translator's work is in it, to reuse
-        for key in [k for k, m in catalog.obsolete.items() if not m.string or AUTO in m.auto_comments]:
+        for key in [k for k, m in catalog.obsolete.items() if not m.string or AUTO in m.auto_comments
+                    or m.string == auto_translation(page, m.id)]:
             del catalog.obsolete[key]
         write(page, catalog, digest=source_digest(page))
         s = statistics(page)
