@@ -158,6 +158,9 @@ def test_wordless_entries_are_copied_and_ledger_rows_translated_by_rule():
     assert i18n.auto_translation("chapters/setup", "$y = x + F(x)$") == "$y = x + F(x)$"
     assert i18n.auto_translation("chapters/setup", "{doc}`../assignments/a`") == "{doc}`../assignments/a`"
     assert i18n.auto_translation("chapters/setup", "Batch norm") is None
+    formula = "\\mu_j = \\frac{1}{N}\\sum_i x_{ij},\\qquad \\hat\\mu \\leftarrow m\\,\\mu_{\\text{batch}}"
+    assert i18n.auto_translation("chapters/setup", formula) == formula    # a display formula
+    assert i18n.auto_translation("chapters/setup", "Write \\(x\\) here") is None
     summary = "**153 experimental claims** and 0 checks in 9 chapters; **4 fragile**; 1 failing."
     assert i18n.auto_translation("chapters/ledger", summary) == "**153 条实验论断**，0 项检查，分布在 9 章；**4 条脆弱**；1 条不成立。"
     assert i18n.auto_translation("chapters/ledger", "**1.3: fragile**") == "**1.3: 脆弱**"

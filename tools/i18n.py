@@ -2,7 +2,7 @@
 
     python tools/i18n.py update            # English changed: re-extract, merge into the .po files
     python tools/i18n.py check [PAGE ...]  # untranslated / fuzzy / obsolete entries, markup, terms
-    python tools/i18n.py build             # the Chinese edition into _build/html/zh_CN
+    python tools/i18n.py build [OUT]       # the Chinese edition into _build/html/zh_CN (or OUT)
     python tools/i18n.py notebooks [DIR]   # zh notebooks for the launch buttons
 
 English is the source; ``locales/README.md`` is the translator's guide. ``update`` runs Sphinx's
@@ -192,6 +192,9 @@ KEEP_WORDS = {"CPU"}   # words that stand in Chinese text as they are
 
 def _wordless(msgid: str) -> bool:
     text = msgid
+    if "\\" in text and "$" not in text:   # a display formula: LaTeX commands and \text{} are no prose
+        text = re.sub(r"\\(?:text|mathrm|operatorname|mathbf|mathcal|tfrac|frac)\{[^{}]*\}|\\[A-Za-z]+", " ", text)
+        return not re.search(r"[A-Za-z]{4,}", text)   # (indices such as ij are not words)
     for pattern in (_ROLE, _CODE, _MATH, _LINK_TARGET, _HTML):
         text = pattern.sub(" ", text)
     return not any(w not in KEEP_WORDS for w in _WORDS.findall(text))
@@ -446,6 +449,8 @@ def main(argv=None) -> int:
     if args.what == "notebooks":
         from i18n_notebooks import write_all
         return write_all(Path(args.args[0]) if args.args else None)
+    if args.what == "build" and args.args:   # build OUT [DOCTREES]: the Chinese edition elsewhere
+        return build(Path(args.args[0]), Path(args.args[1]) if len(args.args) > 1 else None)
     return {"extract": extract, "update": update, "build": build}[args.what]()
 
 
