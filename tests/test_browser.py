@@ -41,6 +41,11 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 SEARCH_WORDS = ("covariate", "residual", "padding")   # words the book uses; search must find them
+ZH = "zh_CN"   # the Chinese edition's folder in the site (tools/i18n.py)
+# Chinese terms and a page each must find (jieba indexes them as words: locales/zh_CN/jieba_dict.txt)
+ZH_SEARCH = {"批归一化": "chapters/normalization/batch_norm.html",
+             "层归一化": "chapters/normalization/layer_norm.html",
+             "残差连接": "chapters/residuals/residual_connections.html"}
 A11Y_FAIL = {"serious", "critical"}
 # Console messages that are not failures. pydata-sphinx-theme logs this as an error on a reader's
 # very first visit (nothing stored yet), then stores the mode; it changes nothing on the page.
@@ -177,12 +182,50 @@ SOLUTIONS = """async () => {
   return out; }"""
 
 
+def _open_page(p, base, external, current, found):
+    """A headless chromium page on which every request to another host is blocked and recorded
+    in ``external`` (with the page ``current[0]``), and console errors, uncaught exceptions and
+    failed local requests are collected in ``found``."""
+    browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    host = urlparse(base).netloc
+
+    def route(r):
+        if urlparse(r.request.url).netloc != host:
+            external.append((current[0], r.request.url))
+            r.abort()
+        else:
+            r.continue_()
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("console", lambda m: found.setdefault("console", []).append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: found.setdefault("console", []).append(f"uncaught: {e}"))
+    page.on("response", lambda r: found.setdefault("http", []).append(f"{r.status} {r.url}")
+            if r.status >= 400 and urlparse(r.url).netloc == host else None)
+    page.on("requestfailed", lambda r: found.setdefault("http", []).append(f"failed {r.url}")
+            if urlparse(r.url).netloc == host else None)
+    return browser, page
+
+
+def _search(page, url):
+    """Open a search URL; the links of its results (waits up to 10 s for the first)."""
+    page.goto(url, wait_until="load")
+    try:
+        page.wait_for_selector("#search-results ul.search li", timeout=10_000)
+    except sync_api.Error:
+        pass
+    return page.evaluate("() => Array.from(document.querySelectorAll('#search-results ul.search li'))"
+                         ".map(li => (li.querySelector('a') || {getAttribute: () => ''}).getAttribute('href'))")
+
+
 @pytest.fixture(scope="module")
 def crawl(site):
     """Open every page once; return {page: findings} plus the blocked requests and search results."""
     base, html = site
     pages = sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html")
                    if not p.relative_to(html).parts[0].startswith("_")
+                   and p.relative_to(html).parts[0] != ZH   # the Chinese edition: zh_crawl below
                    and 'http-equiv="Refresh"' not in p.read_text()[:500])   # index.html redirects
     notebooks = [p for p in pages if (ROOT / p).with_suffix(".ipynb").is_file()]
     shortest = min(notebooks, key=lambda p: (html / p).stat().st_size, default=None)
@@ -192,27 +235,8 @@ def crawl(site):
     axe = axe_module.Axe()
     results = {"pages": {}, "external": [], "search": {}, "seconds": {}}
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM),
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
-        host = urlparse(base).netloc
-
-        def route(r):
-            if urlparse(r.request.url).netloc != host:
-                results["external"].append((current[0], r.request.url))
-                r.abort()
-            else:
-                r.continue_()
-        context.route("**/*", route)
-        current = [""]
-        page = context.new_page()
-        found = {}
-        page.on("console", lambda m: found.setdefault("console", []).append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: found.setdefault("console", []).append(f"uncaught: {e}"))
-        page.on("response", lambda r: found.setdefault("http", []).append(f"{r.status} {r.url}")
-                if r.status >= 400 and urlparse(r.url).netloc == host else None)
-        page.on("requestfailed", lambda r: found.setdefault("http", []).append(f"failed {r.url}")
-                if urlparse(r.url).netloc == host else None)
+        current, found = [""], {}
+        browser, page = _open_page(p, base, results["external"], current, found)
         clock = [time.perf_counter()]
 
         def tick(step):
@@ -276,12 +300,7 @@ def crawl(site):
             results["pages"][rel] = info
         for word in SEARCH_WORDS:
             current[0] = f"search.html?q={word}"
-            page.goto(f"{base}search.html?q={word}", wait_until="load")
-            try:
-                page.wait_for_selector("#search-results ul.search li", timeout=10_000)
-            except sync_api.Error:
-                pass
-            results["search"][word] = page.locator("#search-results ul.search li").count()
+            results["search"][word] = len(_search(page, f"{base}search.html?q={word}"))
             tick("search")
         browser.close()
     summary = (f"browser test: {len(pages)} pages, {len(results['external'])} external requests blocked, "
@@ -350,3 +369,134 @@ def test_accessibility(crawl, mode):
     bad = {page: info["a11y"][mode] for page, info in crawl["pages"].items() if info["a11y"][mode]}
     assert not bad, f"axe-core, {mode} mode:\n" + "\n".join(
         f"{page}:\n  " + "\n  ".join(items) for page, items in bad.items())
+
+
+# --- the Chinese edition ----------------------------------------------------------------------
+# Built here, once, into its own folder (tools/i18n.py build, warnings as errors) and served with
+# the English build at the site root and the Chinese one under zh_CN/, as published. Every zh page
+# is opened: no request leaves the machine, no local 404 or console error, math typeset,
+# solutions open, interactive figures respond, its language link and the English page's link
+# back resolve; Chinese terms are searched. (axe runs on the English pages: the zh pages are the
+# same templates and stylesheet with other text.)
+
+ZH_LINK = "nav.edition-switch a.edition-link"
+
+
+@pytest.fixture(scope="module")
+def zh_site(book_build, tmp_path_factory):
+    import subprocess
+    import sys
+    assert book_build.returncode == 0, book_build.log[-3000:]
+    base = tmp_path_factory.mktemp("zh")
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "i18n.py"), "build", str(base / ZH),
+                          str(base / "doctrees")], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, "the Chinese edition does not build without warnings:\n" + (run.stdout + run.stderr)[-4000:]
+    root = base / "site"   # the English book with the Chinese edition under it (links, not copies)
+    root.mkdir()
+    for entry in book_build.html.iterdir():
+        (root / entry.name).symlink_to(entry)
+    (root / ZH).symlink_to(base / ZH)
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def zh_crawl(zh_site):
+    base, root = zh_site
+    zh = root / ZH
+    pages = sorted(p.relative_to(zh).as_posix() for p in zh.rglob("*.html")
+                   if not p.relative_to(zh).parts[0].startswith("_")
+                   and 'http-equiv="Refresh"' not in p.read_text()[:500])
+    results = {"pages": {}, "external": [], "search": {}}
+    with sync_api.sync_playwright() as p:
+        current, found = [""], {}
+        browser, page = _open_page(p, base, results["external"], current, found)
+        for rel in pages:
+            current[0] = f"{ZH}/{rel}"
+            found.clear()
+            page.goto(f"{base}{ZH}/{rel}", wait_until="load")
+            math = page.evaluate(WAIT_FOR_MATH)
+            info = {"math": math, "raw_tex": page.evaluate(RAW_TEX) if math != "none" else [],
+                    "lang": page.evaluate("() => document.documentElement.lang"),
+                    "dead_figures": _check_figures(page), "switch": []}
+            solutions = page.evaluate(SOLUTIONS)
+            info["solutions_total"], info["closed_solutions"] = solutions["total"], solutions["closed"]
+            # the language switch, both ways: zh -> the same English page -> back to this page
+            # (search and the index are Sphinx's generated pages without a body: no switch there)
+            links = page.locator(ZH_LINK)
+            if rel in ("search.html", "genindex.html"):
+                pass
+            elif links.count() != 1:
+                info["switch"].append(f"{links.count()} language links (want 1)")
+            else:
+                english = page.evaluate(f"() => document.querySelector('{ZH_LINK}').href")
+                if english != base + rel:
+                    info["switch"].append(f"English link {english} is not {base + rel}")
+                elif page.request.get(english).status != 200:
+                    info["switch"].append(f"English page {english} does not load")
+                else:
+                    page.goto(english, wait_until="load")
+                    back = page.evaluate(f"() => (document.querySelector('{ZH_LINK}') || {{}}).href")
+                    if back != f"{base}{ZH}/{rel}":
+                        info["switch"].append(f"the English page links to {back}, not back here")
+            page.wait_for_timeout(50)
+            info["console"] = [m for m in found.get("console", []) if m not in KNOWN_CONSOLE]
+            info["http"] = list(found.get("http", []))
+            results["pages"][rel] = info
+        for word in ZH_SEARCH:
+            current[0] = f"{ZH}/search.html?q={word}"
+            results["search"][word] = _search(page, f"{base}{ZH}/search.html?q={word}")
+        browser.close()
+    print(f"\nbrowser test, Chinese edition: {len(pages)} pages, search {dict((w, len(h)) for w, h in results['search'].items())}")
+    return results
+
+
+def _zh_fail_on(zh_crawl, key):
+    bad = {page: info[key] for page, info in zh_crawl["pages"].items() if info[key]}
+    assert not bad, "\n".join(f"{ZH}/{page}: {items}" for page, items in bad.items())
+
+
+def test_zh_every_page_opened_in_chinese(zh_crawl, crawl):
+    # the same pages as the English edition, each declared Chinese
+    assert set(zh_crawl["pages"]) == set(crawl["pages"])
+    wrong = {p: i["lang"] for p, i in zh_crawl["pages"].items() if i["lang"] not in ("zh-CN", "zh_CN", "zh")}
+    assert not wrong, f"pages not declared Chinese: {wrong}"
+
+
+def test_zh_no_request_leaves_the_machine(zh_crawl):
+    assert not zh_crawl["external"], "\n".join(f"{page}: {url}" for page, url in zh_crawl["external"])
+
+
+def test_zh_no_local_404_or_console_error(zh_crawl):
+    _zh_fail_on(zh_crawl, "http")
+    _zh_fail_on(zh_crawl, "console")
+
+
+def test_zh_math_is_typeset(zh_crawl):
+    assert any(i["math"] == "ok" for i in zh_crawl["pages"].values())
+    assert not [p for p, i in zh_crawl["pages"].items() if i["math"] == "no-mathjax"]
+    _zh_fail_on(zh_crawl, "raw_tex")
+
+
+def test_zh_solutions_open_and_figures_respond(zh_crawl, crawl):
+    assert (sum(i["solutions_total"] for i in zh_crawl["pages"].values())
+            == sum(i["solutions_total"] for i in crawl["pages"].values()))
+    _zh_fail_on(zh_crawl, "closed_solutions")
+    _zh_fail_on(zh_crawl, "dead_figures")
+
+
+def test_zh_language_switch_resolves_both_ways(zh_crawl):
+    _zh_fail_on(zh_crawl, "switch")
+
+
+@pytest.mark.parametrize("word", list(ZH_SEARCH))
+def test_zh_search_finds_chinese_terms(zh_crawl, word):
+    hits = zh_crawl["search"][word]
+    assert any(h and h.split("#")[0].split("?")[0].endswith(ZH_SEARCH[word]) for h in hits), (
+        f"searching {word} in the Chinese edition does not find {ZH_SEARCH[word]} (hits: {hits[:8]})")
