@@ -242,7 +242,12 @@ def rel_error(a, b):
     threading.Thread(target=_spam, daemon=True).start()
     return _real_rel(a, b)
 ''', after="rel_error"), {}, "threads running"),
-        # ---- in-place change of an input (the rules forbid it; the grader detects it)
+        # ---- an endless loop: the call's time limit ends that worker, the next call gets a new one
+        "endless_loop": (lambda nb: replace_def(nb, "rel_error", '''
+def rel_error(a, b):
+    while True:
+        pass
+'''), {"q4_gradient_check": 2}, "timed out"),
         # ---- in-place change of an input (the rules forbid it; the grader detects it): rel_error's
         # tests fail (one public point, one hidden), numeric_gradient's keep theirs
         "in_place": (lambda nb: replace_def(nb, "rel_error", '''
@@ -259,7 +264,7 @@ A1_SUBMISSIONS = {
     "a1_honest_idioms": ["honest_idioms"],
     "a1_rebinding_thread_kill": ["rebinding", "background_thread", "kill_batch"],
     "a1_threads_cpp_io": ["thread_autograd", "cpp_file_io", "write_tests"],
-    "a1_kernel_thread": ["thread_kernel"],
+    "a1_kernel_thread_loop": ["thread_kernel", "endless_loop"],
     "a1_modes_frames": ["modes_off", "frames"],
     "a1_package_in_place": ["package_layers", "in_place"],
     "a1_wire_tamper": ["wire_tamper"],
