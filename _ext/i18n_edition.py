@@ -17,6 +17,8 @@ language. Active in both builds (``_config.yml``); the Chinese one is ``tools/i1
   ``aria-label``, ``data-bs-title`` and ``placeholder`` attributes from
   ``locales/<lang>/LC_MESSAGES/ui.po`` (after the build). myst-nb's code-cell toggles and
   sphinx-togglebutton's hints are settings, given by the Chinese build (``tools/i18n.py``).
+- **Search.** Sphinx's Chinese indexer looks each word up in a list of all Latin words seen so far
+  (quadratic); it gets a set with the same answers.
 - **Language switch.** Each page starts with a link to the same page in the other edition
   (English at the site root, Chinese under ``zh_CN/``), and has ``<link rel="alternate">`` to both.
 """
@@ -117,8 +119,32 @@ def _translate_ui(app, exception):
             script.write_text(new, encoding="utf-8")
 
 
+class _TermSet(list):
+    """Sphinx's Chinese search keeps every Latin word of the book in a list and asks it, for every
+    word it stems, whether the word is in it: quadratic (15 s of a 45 s build). The same answers
+    from a set."""
+
+    def __init__(self):
+        super().__init__()
+        self._terms = set()
+
+    def extend(self, terms):
+        self._terms.update(terms)
+
+    def __contains__(self, term):
+        return term in self._terms
+
+
+def _fast_chinese_search(app):
+    if (app.config.language or "").startswith("zh"):
+        from sphinx.search.zh import SearchChinese
+        if not isinstance(SearchChinese.latin_terms, _TermSet):
+            SearchChinese.latin_terms = _TermSet()
+
+
 def setup(app):
     sphinx_i18n.publish_msgstr = _publish_msgstr
     app.connect("html-page-context", _language_links)
     app.connect("build-finished", _translate_ui)
+    app.connect("builder-inited", _fast_chinese_search)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -225,3 +225,10 @@ def test_zh_notebook_blocks_are_translated():
     table = {"Title": "标题", "One para over lines $x$.": "一段 $x$。", "Do it.": "做。", "c": "丙"}
     assert i18n_notebooks.translate_markdown(text, table) == (
         "## 标题\n\n一段 $x$。\n\n````{exercise}\n:label: e1\n做。\n````\n\n| a | b |\n|---|---|\n| 丙 | d |\n")
+
+
+def test_chinese_search_term_set_answers_as_the_list_did():
+    terms = i18n_edition._TermSet()
+    terms.extend(["LayerNorm", "eps"])
+    terms.extend([])
+    assert "LayerNorm" in terms and "eps" in terms and "BatchNorm" not in terms
