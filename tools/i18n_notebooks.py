@@ -88,6 +88,8 @@ def translate_markdown(text: str, table: dict[str, str]) -> str:
 
 
 def _table(page: str) -> dict[str, str]:
+    if not i18n.catalog_path(page).is_file():   # a page not yet extracted: its notebook stays English
+        return {}
     catalog = i18n.read(page)
     return {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
 
@@ -95,7 +97,7 @@ def _table(page: str) -> dict[str, str]:
 def digest(page: str) -> str:
     h = hashlib.sha256()
     for path in (i18n.ROOT / f"{page}.ipynb", i18n.catalog_path(page), Path(__file__)):
-        h.update(path.read_bytes())
+        h.update(path.read_bytes() if path.is_file() else b"")
     return h.hexdigest()[:16]
 
 
