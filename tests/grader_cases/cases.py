@@ -69,14 +69,27 @@ def add_cell(nb: dict, text: str, after: str | None = None) -> dict:
 HONEST_BN_BACKWARD = '''
 def bn_backward(dout, x, gamma, eps=1e-5):
     with torch.no_grad():                          # an honest idiom: no graph is needed
-        n = x.shape[0]
-        mean = x.mean(dim=0)
-        var = ((x - mean) ** 2).mean(dim=0)
-        inv_std = 1.0 / torch.sqrt(var + eps)
+        dims = (0,) + tuple(range(2, x.dim()))
+        m = x.numel() // x.shape[1]
+        mean = x.mean(dim=dims, keepdim=True)
+        inv_std = 1.0 / torch.sqrt(((x - mean) ** 2).mean(dim=dims, keepdim=True) + eps)
         xhat = (x - mean) * inv_std
-        dxhat = dout * gamma
-        dx = inv_std / n * (n * dxhat - dxhat.sum(dim=0) - xhat * (dxhat * xhat).sum(dim=0))
-        return dx, (dout * xhat).sum(dim=0), dout.sum(dim=0)
+        dxhat = dout * gamma.reshape((1, -1) + (1,) * (x.dim() - 2))
+        dx = inv_std / m * (m * dxhat - dxhat.sum(dim=dims, keepdim=True)
+                            - xhat * (dxhat * xhat).sum(dim=dims, keepdim=True))
+        return dx, (dout * xhat).sum(dim=dims), dout.sum(dim=dims)
+'''
+
+# the (N, D) backward pass (the batch-norm chapter prints one like it): it does not handle (N, C, H, W)
+CHAPTER_BN_BACKWARD = '''
+def bn_backward(dout, x, gamma, eps=1e-5):
+    n = x.shape[0]
+    mean = x.mean(dim=0)
+    inv_std = 1.0 / torch.sqrt(((x - mean) ** 2).mean(dim=0) + eps)
+    xhat = (x - mean) * inv_std
+    dxhat = dout * gamma
+    dx = inv_std / n * (n * dxhat - dxhat.sum(dim=0) - xhat * (dxhat * xhat).sum(dim=0))
+    return dx, (dout * xhat).sum(dim=0), dout.sum(dim=0)
 '''
 
 AUTOGRAD_HELPER = '''
@@ -103,6 +116,9 @@ def a1_tricks(host: str, tests_dir: str) -> dict:
                                    "print(vars(torch.nn.functional).keys())\n"
                                    "print(inspect.signature(bn_backward))", after="bn_train_forward"),
                           {}, None),
+        # ---- a chapter-style (N, D) backward handed in: only the (N, D) worked value passes
+        "copies_the_chapter": (lambda nb: replace_def(nb, "bn_backward", CHAPTER_BN_BACKWARD),
+                               {"q3_backward": 0.5}, None),
         # ---- a graded name bound by assignment to autograd: the autograd guard applies to it
         "rebinding": (lambda nb: replace_def(nb, "bn_backward", AUTOGRAD_HELPER + "\nbn_backward = _helper\n"),
                       q3_zero, "autograd"),
@@ -268,6 +284,7 @@ A1_SUBMISSIONS = {
     "a1_modes_frames": ["modes_off", "frames"],
     "a1_package_in_place": ["package_layers", "in_place"],
     "a1_wire_tamper": ["wire_tamper"],
+    "a1_copies_the_chapter": ["copies_the_chapter"],
 }
 
 
