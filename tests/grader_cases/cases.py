@@ -305,14 +305,25 @@ def a1_cases(master: dict, host: str, tests_dir: str) -> dict:
 
 def a2_cases(master: dict) -> dict:
     return {
-        # a "test" that only compares with one layer norm fails on a correct, scaled one
-        "a2_test_compares_with_one_norm": (replace_def(master, "test_ln_batch_independence", '''
+        # q5: a "test" that only compares with one layer norm fails on a correct, scaled one;
+        # q2: a chapter-style backward over the last axis only (the question asks for gamma.dim() axes)
+        "a2_weak_test_one_axis": (replace_def(replace_def(master, "ln_backward", '''
+def ln_backward(dout, x, gamma, eps=1e-5):
+    d = x.shape[-1]
+    mean = x.mean(dim=-1, keepdim=True)
+    rstd = 1.0 / torch.sqrt(((x - mean) ** 2).mean(dim=-1, keepdim=True) + eps)
+    xhat = (x - mean) * rstd
+    lead = tuple(range(x.dim() - 1))
+    dxhat = dout * gamma
+    dx = rstd / d * (d * dxhat - dxhat.sum(-1, keepdim=True) - xhat * (dxhat * xhat).sum(-1, keepdim=True))
+    return dx, (dout * xhat).sum(dim=lead), dout.sum(dim=lead)
+'''), "test_ln_batch_independence", '''
 def test_ln_batch_independence(layer_norm):
     x = torch.randn(4, 5, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     m = x.mean(-1, keepdim=True)
     ref = (x - m) / torch.sqrt(((x - m) ** 2).mean(-1, keepdim=True) + 1e-5)
     torch.testing.assert_close(layer_norm(x), ref)
-'''), {"q5_your_test": 0}, []),
+'''), {"q5_your_test": 0, "q2_ln_backward": 0}, []),
     }
 
 
