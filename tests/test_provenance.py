@@ -91,6 +91,18 @@ def test_shape_masks_digits_not_words():
     assert portable.shape("3 rows") != portable.shape("3 rows\n4 rows")
 
 
+def test_shape_masks_what_rounding_changes_in_an_interactive_figure():
+    from normres.interactive import slider_curves
+    import numpy as np
+    html = lambda scale: slider_curves(
+        [5, 50, 95], {"net": np.array([[0.1, 0.2, 0.3], [0.2, 0.4, 0.6]]) * scale}, steps=[0, 16],
+        step_label="step", xlabel="percentile", ylabel="value", alt="a figure").html
+    a, b = html(1.0), html(1.01)
+    assert a != b, "the data (and so the digest id and the fallback image) moved"
+    assert portable.shape(a) == portable.shape(b)
+    assert portable.shape(a) != portable.shape(html(1.0).replace("a figure", "another figure"))
+
+
 # ------------------------------------------------------------- a real nbval run, both modes
 
 def _notebook(tmp_path, name, numerics, rounding_ids, stored_texts):
