@@ -101,6 +101,7 @@ def run_forked(paths: list[Path], jobs: int, limit: float = 600.0) -> dict[str, 
             pid = os.fork()
             if pid == 0:   # the grading process: pristine copy of the batch, serves one submission
                 os.close(rfd)
+                sandbox.become_subreaper()      # reaps bwrap's init: the sandbox's CPU time counts
                 try:
                     data = json.dumps(grade_one(p)).encode()
                 except BaseException:  # noqa: BLE001
