@@ -17,6 +17,8 @@ language. Active in both builds (``_config.yml``); the Chinese one is ``tools/i1
   ``aria-label``, ``data-bs-title`` and ``placeholder`` attributes from
   ``locales/<lang>/LC_MESSAGES/ui.po`` (after the build). myst-nb's code-cell toggles and
   sphinx-togglebutton's hints are settings, given by the Chinese build (``tools/i18n.py``).
+- **Part captions** of the table of contents come from the root page's catalog (they are added
+  after Sphinx translates a page).
 - **Search.** Sphinx's Chinese indexer looks each word up in a list of all Latin words seen so far
   (quadratic); it gets a set with the same answers.
 - **Language switch.** Each page starts with a link to the same page in the other edition
@@ -142,9 +144,35 @@ def _fast_chinese_search(app):
             SearchChinese.latin_terms = _TermSet()
 
 
+def _translate_toc_captions(app, doctree):
+    """The part captions of the table of contents (sphinx-external-toc adds its toctrees after
+    Sphinx has translated the page, so the sidebar kept "Part I: Normalization"): from the page's
+    own catalog, where gettext extracts them."""
+    language = app.config.language
+    if not language or language == "en":
+        return
+    from sphinx import addnodes
+    from sphinx.locale import init as init_locale
+    from sphinx.util.i18n import docname_to_domain
+    toctrees = [n for n in doctree.findall(addnodes.toctree) if n.get("caption")]
+    if not toctrees:
+        return
+    domain = docname_to_domain(app.env.docname, app.config.gettext_compact)
+    dirs = [str(Path(app.srcdir, d)) for d in app.config.locale_dirs]
+    catalog, has = init_locale(dirs, language, domain)
+    if not has:
+        return
+    for node in toctrees:
+        translated = catalog.gettext(node["caption"])
+        if translated and translated != node["caption"]:
+            node["caption"] = translated
+            node["rawcaption"] = translated
+
+
 def setup(app):
     sphinx_i18n.publish_msgstr = _publish_msgstr
     app.connect("html-page-context", _language_links)
     app.connect("build-finished", _translate_ui)
     app.connect("builder-inited", _fast_chinese_search)
+    app.connect("doctree-read", _translate_toc_captions)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -90,7 +90,11 @@ def zh_overrides() -> dict:
     theme = dict(base.get("html_theme_options", {}))
     theme["path_to_docs"] = NOTEBOOKS.relative_to(ROOT).as_posix()
     theme["search_bar_text"] = "搜索本书……"
-    return {"language": LANG, "html_search_language": "zh",
+    # the book's title as the root page's catalog translates it (the page's own h1)
+    title = base.get("html_title", "")
+    if catalog_path(pages()[0]).is_file():
+        title = next((m.string for m in read(pages()[0]) if m.id == title and m.string and not m.fuzzy), title)
+    return {"language": LANG, "html_search_language": "zh", "html_title": title,
             "html_search_options": {"dict": str(JIEBA_DICT)},
             "html_theme_options": theme,
             "nb_code_prompt_show": "显示代码单元",
