@@ -52,3 +52,30 @@ def test_bwrap_isolates():
 def test_bad_bind_is_a_clear_error():
     with pytest.raises(ValueError, match="does not exist"):
         sandbox.bwrap_command(["true"], ro_binds={"/no/such/folder": "/x"})
+
+
+FORKS = r'''
+import os, resource, time
+resource.setrlimit(resource.RLIMIT_NPROC, (8, 8))
+n, err = 0, None
+while n < 200:                 # far past the limit, if there were none
+    try:
+        if os.fork() == 0:
+            time.sleep(3)
+            os._exit(0)
+        n += 1
+    except OSError as e:
+        err = type(e).__name__
+        break
+print(n, err, os.getuid())
+'''
+
+
+def test_process_count_is_limited():
+    """RLIMIT_NPROC holds inside: the sandbox runs as a non-root uid (as the grader's worker
+    does), which the kernel does not exempt, so the ninth process of the sandbox cannot start."""
+    cmd = sandbox.bwrap_command([sandbox.interpreter(), "-I", "-c", FORKS], uid=sandbox.sandbox_uid())
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    n, err, uid = proc.stdout.split()
+    assert int(uid) != 0 and err == "BlockingIOError" and int(n) < 8, proc.stdout

@@ -264,6 +264,17 @@ def rel_error(a, b):
     while True:
         pass
 '''), {"q4_gradient_check": 2}, "timed out"),
+        # ---- a fork bomb: the sandbox's process limit (RLIMIT_NPROC, a non-root uid) stops it at
+        # 32 processes; the call's time limit kills them all; the next call gets a fresh worker
+        "fork_bomb": (lambda nb: replace_def(nb, "rel_error", '''
+import os, time
+def rel_error(a, b):
+    while True:                       # every process forks for ever
+        try:
+            os.fork()
+        except OSError:               # the process limit: wait, try again
+            time.sleep(0.05)
+'''), {"q4_gradient_check": 2}, "timed out"),
         # ---- in-place change of an input (the rules forbid it; the grader detects it): rel_error's
         # tests fail (one public point, one hidden), numeric_gradient's keep theirs
         "in_place": (lambda nb: replace_def(nb, "rel_error", '''
@@ -283,7 +294,7 @@ A1_SUBMISSIONS = {
     "a1_kernel_thread_loop": ["thread_kernel", "endless_loop"],
     "a1_modes_frames": ["modes_off", "frames"],
     "a1_package_in_place": ["package_layers", "in_place"],
-    "a1_wire_tamper": ["wire_tamper"],
+    "a1_wire_tamper_fork_bomb": ["wire_tamper", "fork_bomb"],
     "a1_copies_the_chapter": ["copies_the_chapter"],
 }
 

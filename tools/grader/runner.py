@@ -30,6 +30,8 @@ from .sandbox import Worker, WorkerGone
 
 MAX_RESTARTS = 12
 STRIKES = 2          # a function that broke its worker this often is not run again
+# ... and one that used up a call's whole time limit once is not run again: a second try would
+# cost another limit (20 s by default) of a core, and the test that made the call failed anyway
 
 
 class SubmissionError(RuntimeError):
@@ -262,9 +264,9 @@ class Proxy:
         if self.session.broken:
             raise SubmissionError(f"`{self.name}` was not run: {self.session.broken}")
         strikes = self.session.strikes.get(self.name, [])
-        if len(strikes) >= STRIKES:
+        if len(strikes) >= STRIKES or any(s.startswith("timed out") for s in strikes):
             raise SubmissionError(f"`{self.name}` was not run again: it broke its worker "
-                                  f"{len(strikes)} times ({strikes[-1]})")
+                                  f"{len(strikes)} time(s) ({strikes[-1]})")
         if self.session.worker is None:
             self.session._start()
         if self.name not in self.session.bound:

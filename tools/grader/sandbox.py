@@ -37,32 +37,66 @@ def bwrap_path() -> str:
 
 
 def bwrap_command(argv: list[str], ro_binds: dict[str, str] | None = None,
-                  env: dict[str, str] | None = None) -> list[str]:
+                  env: dict[str, str] | None = None, uid: int | None = None) -> list[str]:
     """The full command running ``argv`` inside the sandbox.
 
     ``ro_binds`` maps host folders to the paths where they appear read-only inside (for example
     a filtered copy of the package); ``env`` is the whole environment inside (after
     ``--clearenv``). The Python installation running the grader is bound at its own path, so
     ``sys.executable``'s interpreter can be named in ``argv``.
+
+    ``uid`` (for a grader running as root): ``argv`` runs as that uid and gid, with no groups
+    and no capabilities at all (``setpriv`` inside, under bwrap's no-new-privileges), instead of
+    root with its capabilities dropped in a user namespace. The kernel exempts root (uid 0
+    outside every namespace) from ``RLIMIT_NPROC``; a non-root uid is held to it, and counted
+    apart from every other sandbox when each has its own uid (:func:`sandbox_uid`).
     """
+    import os
+
     prefix = str(Path(sys.base_prefix).resolve())
-    cmd = [bwrap_path(), "--unshare-all", "--die-with-parent", "--new-session",
-           "--cap-drop", "ALL",
-           "--ro-bind", "/usr", "/usr",
-           "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-           "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin"]
-    if not prefix.startswith("/usr/"):
-        cmd += ["--ro-bind", prefix, prefix]
-    for host, inside in (ro_binds or {}).items():
+    for host in (ro_binds or {}):
         if not Path(host).exists():
             raise ValueError(f"ro_binds: {host} does not exist")
+    if uid is None:
+        cmd = [bwrap_path(), "--unshare-all", "--cap-drop", "ALL"]
+    else:   # no user namespace: real root builds the sandbox, then setpriv drops to ``uid``
+        cmd = [bwrap_path(), "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+               "--unshare-cgroup-try", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID",
+               "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+    cmd += ["--die-with-parent", "--new-session",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin"]
+    binds = [] if prefix.startswith("/usr/") else [(prefix, prefix)]
+    made = set()
+    for host, inside in binds + list((ro_binds or {}).items()):
+        # bwrap makes a bind's missing parents with the host folders' modes (/root is 0700,
+        # which a non-root uid cannot cross): make them 0755 first
+        for parent in list(reversed(Path(inside).parents))[1:]:
+            if str(parent) not in made:
+                made.add(str(parent))
+                cmd += ["--perms", "0755", "--dir", str(parent)]
         cmd += ["--ro-bind", str(host), str(inside)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", SCRATCH,
-            "--remount-ro", "/", "--chdir", SCRATCH, "--clearenv"]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp",
+            "--perms", "1777", "--tmpfs", SCRATCH, "--remount-ro", "/", "--chdir", SCRATCH,
+            "--clearenv"]
     for key, value in {"HOME": SCRATCH, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
                        "OMP_NUM_THREADS": "1", **(env or {})}.items():
         cmd += ["--setenv", key, value]
+    if uid is not None:
+        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
+        argv = [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", "--", *argv]
     return cmd + ["--", *argv]
+
+
+def sandbox_uid() -> int | None:
+    """The uid a sandbox started by this process runs as: None (the calling user's own, in a user
+    namespace) unless this process is root; then one uid per grading process (200000 plus its
+    pid), so each sandbox's process count is its own."""
+    import os
+
+    return 200000 + os.getpid() % 100000 if os.geteuid() == 0 else None
 
 
 def interpreter() -> str:
@@ -99,17 +133,20 @@ class Worker:
         if sandboxed:
             binds = {str(package): "/opt/wlib", **{s: d for s, d in zip(site, inside_site)}}
             env["GRADER_PATH"] = ":".join(inside_site)
-            cmd = bwrap_command([interpreter(), "-I", "/opt/wlib/grader/worker.py"], binds, env)
-            cwd = None
+            argv = [interpreter(), "-I", "/opt/wlib/grader/worker.py"]
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="grader_unsandboxed_")
             env.update({"GRADER_PATH": ":".join(site), "GRADER_SCRATCH": self._tmp.name,
                         "HOME": self._tmp.name, "MPLCONFIGDIR": self._tmp.name, "PATH": "/usr/bin:/bin"})
             cmd = [interpreter(), "-I", str(Path(package) / "grader" / "worker.py")]
             cwd = self._tmp.name
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, cwd=cwd, start_new_session=True,
-                                     env=env if not sandboxed else {"PATH": "/usr/bin:/bin"})
+        pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
+        if sandboxed:
+            cmd = bwrap_command(argv, binds, env, uid=sandbox_uid())
+            self.proc = subprocess.Popen(cmd, env={"PATH": "/usr/bin:/bin"}, **pipes)
+        else:
+            self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, **pipes)
         os.set_blocking(self.proc.stdin.fileno(), False)
         from .protocol import FrameReader
         self.reader, self.pending = FrameReader(), []

@@ -33,6 +33,7 @@ sys.path[:0] = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))] + [
 from grader import protocol  # noqa: E402
 
 SCRATCH = os.environ.get("GRADER_SCRATCH", "/scratch")
+NPROC = 32      # RLIMIT_NPROC inside the sandbox: the worker needs a few threads
 
 
 class Channel:
@@ -57,6 +58,9 @@ def _limits():
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # processes and threads of this sandbox (its user namespace counts them apart from others';
+    # root, as in --unsandboxed runs by root, is exempt): a fork bomb stops here
+    resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
     resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 2**20, 64 * 2**20))
     gb = int(os.environ.get("GRADER_MEMORY_GB", "3"))
     try:
