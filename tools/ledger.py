@@ -1,5 +1,5 @@
-"""The ledger of claims: every experimental claim of the book, its value at the stored seed and at
-seeds 1-3, and how firmly it stands.
+r"""The ledger of claims: every experimental claim of the book, its value at the stored seed and at
+seeds 1-5 and under foreign numerics, and how firmly it stands.
 
     python tools/ledger.py render          # rewrite chapters/ledger.md from chapters/ledger.json
     python tools/ledger.py check           # exit 1 if chapters/ledger.md is not rendered from it
