@@ -96,7 +96,7 @@ def sandbox_uid() -> int | None:
     pid), so each sandbox's process count is its own."""
     import os
 
-    return 200000 + os.getpid() % 100000 if os.geteuid() == 0 else None
+    return 200000 + os.getpid() if os.geteuid() == 0 else None
 
 
 def interpreter() -> str:
