@@ -270,6 +270,7 @@ def main(argv: list[str]) -> int:
                                  numerics=numerics_of)
             page = args.ledger.with_suffix(".md")
             page.write_text(tool.render(ledger), encoding="utf-8")
+            tool.update_translation(page)
         s = tool.summary(ledger)
         print(f"ledger {args.ledger}: {s['claims']} claims ({s['checks']} checks) in {s['chapters']} "
               f"chapters, {s['fragile']} fragile, {s['failing']} failing, {s['missing']} missing; "

@@ -386,6 +386,18 @@ def render(ledger: dict) -> str:
     return "\n".join(lines)
 
 
+def update_translation(page: pathlib.Path) -> None:
+    """Re-merge the Chinese catalog of the book's ledger page after ``page`` was rewritten: its rows
+    and summary are translated by rule (``tools/i18n.py``), so the zh edition follows every
+    ``make test-seeds`` and the page can be checked for completeness like any other."""
+    import subprocess
+    catalog = ROOT / "locales" / "zh_CN" / "LC_MESSAGES" / "chapters" / "ledger.po"
+    if page.resolve() != PAGE.resolve() or not catalog.is_file():
+        return
+    subprocess.run([sys.executable, str(ROOT / "tools" / "i18n.py"), "update", "chapters/ledger"],
+                   check=True, capture_output=True, text=True)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["render", "check"])
@@ -395,6 +407,7 @@ def main(argv: list[str]) -> int:
     text = render(load(args.ledger))
     if args.command == "render":
         args.page.write_text(text, encoding="utf-8")
+        update_translation(args.page)
         s = summary(load(args.ledger))
         print(f"{args.page}: {s['claims']} claims, {s['fragile']} fragile, {s['failing']} failing, "
               f"{s['missing']} missing")
