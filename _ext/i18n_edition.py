@@ -63,7 +63,7 @@ def _publish_msgstr(app, source, source_path, source_line, config, settings):
 
 def _language_links(app, pagename, templatename, context, doctree):
     language = app.config.language or "en"
-    if language not in EDITIONS:
+    if language not in EDITIONS or not app.config.normres_language_links:
         return
     depth = pagename.count("/") + (1 if EDITIONS[language][2] else 0)
     root = "../" * depth
@@ -171,6 +171,8 @@ def _translate_toc_captions(app, doctree):
 
 def setup(app):
     sphinx_i18n.publish_msgstr = _publish_msgstr
+    # the student edition (tools/book_editions.py) has no Chinese twin to link to
+    app.add_config_value("normres_language_links", True, "html")
     app.connect("html-page-context", _language_links)
     app.connect("build-finished", _translate_ui)
     app.connect("builder-inited", _fast_chinese_search)

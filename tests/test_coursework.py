@@ -266,3 +266,7 @@ def test_student_edition_has_no_exercise_solutions(book_build, tmp_path):
     # the assignment pages are there too, as student notebooks
     for name in MASTERS:
         assert (out / "assignments" / f"{name}.html").is_file()
+    # and no page offers a Chinese edition that does not exist beside it
+    dead = [p.relative_to(out).as_posix() for p in pages if 'class="edition-link"' in p.read_text()]
+    assert not dead, f"student pages link to a Chinese edition: {dead[:5]}"
+    assert any('class="edition-link"' in p.read_text() for p in public_pages), "the public book lost its language switch"

@@ -160,6 +160,7 @@ def build_student_edition(out: Path = STUDENT_HTML) -> int:
         "latex_individualpages": False,   # jupyter-book's CLI always passes this one
         "nitpicky": True,
         "hide_solutions": True,           # sphinx-exercise: drop every {solution}
+        "normres_language_links": False,  # there is no Chinese student edition to switch to
         "html_title": "Normalization and Residual Connections (student edition)",
     }
     result = build_sphinx(ROOT, out, use_external_toc=True, noconfig=True,
