@@ -43,7 +43,6 @@ THRESHOLD = 0.5
 PRINTED = {
     ("batch_norm_by_hand", "bn_train_forward"),       # batch_norm prints the training forward
     ("layer_norm_padded", "ln_forward"),              # layer_norm prints the seed's formula
-    ("layer_norm_padded", "rms_forward"),             # norm_family prints RMSNorm
     ("layer_norm_padded", "masked_bn_forward"),       # batch_norm_and_sequences prints it
     ("residual_transformer_block", "layer_norm"),     # as ln_forward
     ("residual_transformer_block", "gradient_profile"),  # add_and_norm's profile recipe
