@@ -317,8 +317,21 @@ def a1_cases(master: dict, host: str, tests_dir: str) -> dict:
 def a2_cases(master: dict) -> dict:
     return {
         # q5: a "test" that only compares with one layer norm fails on a correct, scaled one;
-        # q2: a chapter-style backward over the last axis only (the question asks for gamma.dim() axes)
-        "a2_weak_test_one_axis": (replace_def(replace_def(master, "ln_backward", '''
+        # q2: a chapter-style backward over the last axis only (the question asks for gamma.dim() axes);
+        # q3: the chapter's last-axis RMSNorm: the 1-D-gamma tests pass (rms_value's public half
+        # point, no_builtin's hidden point), the shape test with a 2-axis gamma and both
+        # comparisons with torch fail
+        "a2_weak_test_one_axis": (replace_def(replace_def(replace_def(master, "rms_forward", '''
+def rms_forward(x, gamma, eps=1e-6):
+    return x / torch.sqrt((x ** 2).mean(dim=-1, keepdim=True) + eps) * gamma
+
+
+def rms_backward(dout, x, gamma, eps=1e-6):
+    r = 1.0 / torch.sqrt((x ** 2).mean(dim=-1, keepdim=True) + eps)
+    dxhat = dout * gamma
+    dx = r * dxhat - x * r ** 3 * (dxhat * x).mean(dim=-1, keepdim=True)
+    return dx, (dout * x * r).sum(dim=tuple(range(x.dim() - 1)))
+'''), "ln_backward", '''
 def ln_backward(dout, x, gamma, eps=1e-5):
     d = x.shape[-1]
     mean = x.mean(dim=-1, keepdim=True)
@@ -334,7 +347,7 @@ def test_ln_batch_independence(layer_norm):
     m = x.mean(-1, keepdim=True)
     ref = (x - m) / torch.sqrt(((x - m) ** 2).mean(-1, keepdim=True) + 1e-5)
     torch.testing.assert_close(layer_norm(x), ref)
-'''), {"q5_your_test": 0, "q2_ln_backward": 0}, []),
+'''), {"q5_your_test": 0, "q2_ln_backward": 0, "q3_rms_norm": 1.5}, []),
     }
 
 
