@@ -155,6 +155,10 @@ def test_markup_check_counts_against_the_english():
                    same.replace("(layer_norm.ipynb)", "(batch_norm.ipynb)"),  # link changed
                    same + " $y$"):                                            # math added
         assert i18n.markup(english) != i18n.markup(broken), broken
+    # a titled cross-reference: its title is prose and is translated, its target is kept
+    ref = "defined {ref}`above <bn-instruments>`"
+    assert i18n.markup(ref) == i18n.markup("定义见{ref}`前文 <bn-instruments>`")
+    assert i18n.markup(ref) != i18n.markup("定义见{ref}`前文 <bn-other>`")
 
 
 def test_wordless_entries_are_copied_and_ledger_rows_translated_by_rule():

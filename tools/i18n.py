@@ -189,6 +189,7 @@ _WORDS = re.compile(r"[A-Za-z]{2,}")
 _CODE = re.compile(r"`[^`]*`")
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$]+\$", re.S)
 _ROLE = re.compile(r"\{[\w:.-]+\}`[^`]*`")
+_TITLED_REF = re.compile(r"^(\{(?:ref|doc|numref|term)\}`)[^`<]*<([^>`]+)>`$")
 _LINK_TARGET = re.compile(r"\]\([^)]*\)")
 _HTML = re.compile(r"<[^>]+>|&#?\w+;")
 KEEP_WORDS = {"CPU"}   # words that stand in Chinese text as they are
@@ -334,6 +335,8 @@ def markup(text: str) -> collections.Counter:
     rest = text
     for kind, pattern in (("math", _MATH), ("role", _ROLE), ("code", _CODE)):
         for m in pattern.findall(rest):
+            if kind == "role":   # a cross-reference's title is prose: only its target must stay
+                m = _TITLED_REF.sub(r"\1<\2>`", m)
             found[(kind, re.sub(r"\s+", " ", m))] += 1
         rest = pattern.sub(" ", rest)
     for m in re.findall(r"\]\(([^)]*)\)", rest):
