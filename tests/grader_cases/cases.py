@@ -320,8 +320,17 @@ def a2_cases(master: dict) -> dict:
         # q2: a chapter-style backward over the last axis only (the question asks for gamma.dim() axes);
         # q3: the chapter's last-axis RMSNorm: the 1-D-gamma tests pass (rms_value's public half
         # point, no_builtin's hidden point), the shape test with a 2-axis gamma and both
-        # comparisons with torch fail
-        "a2_weak_test_one_axis": (replace_def(replace_def(replace_def(master, "rms_forward", '''
+        # comparisons with torch fail;
+        # q4: the chapter's masked batch norm (returns the batch's mean and biased variance, no
+        # running update): only no_builtin's hidden point, which checks the output alone
+        "a2_weak_test_one_axis": (replace_def(replace_def(replace_def(replace_def(master, "masked_bn_forward", '''
+def masked_bn_forward(x, mask, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+    m = mask.unsqueeze(-1).to(x.dtype)
+    n = m.sum()
+    mean = (x * m).sum(dim=(0, 1)) / n
+    var = ((x - mean) ** 2 * m).sum(dim=(0, 1)) / n
+    return ((x - mean) / torch.sqrt(var + eps) * gamma + beta) * m, mean, var
+'''), "rms_forward", '''
 def rms_forward(x, gamma, eps=1e-6):
     return x / torch.sqrt((x ** 2).mean(dim=-1, keepdim=True) + eps) * gamma
 
@@ -347,7 +356,8 @@ def test_ln_batch_independence(layer_norm):
     m = x.mean(-1, keepdim=True)
     ref = (x - m) / torch.sqrt(((x - m) ** 2).mean(-1, keepdim=True) + 1e-5)
     torch.testing.assert_close(layer_norm(x), ref)
-'''), {"q5_your_test": 0, "q2_ln_backward": 0, "q3_rms_norm": 1.5}, []),
+'''), {"q5_your_test": 0, "q2_ln_backward": 0, "q3_rms_norm": 1.5,
+                                                  "q4_masked_batch_norm": 1}, []),
     }
 
 
