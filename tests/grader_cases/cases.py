@@ -322,8 +322,15 @@ def a2_cases(master: dict) -> dict:
         # point, no_builtin's hidden point), the shape test with a 2-axis gamma and both
         # comparisons with torch fail;
         # q4: the chapter's masked batch norm (returns the batch's mean and biased variance, no
-        # running update): only no_builtin's hidden point, which checks the output alone
-        "a2_weak_test_one_axis": (replace_def(replace_def(replace_def(replace_def(master, "masked_bn_forward", '''
+        # running update): only no_builtin's hidden point, which checks the output alone;
+        # q1: the chapter's last-axis layer norm: only no_builtin's hidden point (a 1-D gamma); the
+        # public test's (2, 2) gamma and the hidden comparisons with 2- and 3-axis gammas fail
+        "a2_weak_test_one_axis": (replace_def(replace_def(replace_def(replace_def(replace_def(master, "ln_forward", '''
+def ln_forward(x, gamma, beta, eps=1e-5):
+    mean = x.mean(dim=-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * gamma + beta
+'''), "masked_bn_forward", '''
 def masked_bn_forward(x, mask, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
     m = mask.unsqueeze(-1).to(x.dtype)
     n = m.sum()
@@ -357,7 +364,7 @@ def test_ln_batch_independence(layer_norm):
     ref = (x - m) / torch.sqrt(((x - m) ** 2).mean(-1, keepdim=True) + 1e-5)
     torch.testing.assert_close(layer_norm(x), ref)
 '''), {"q5_your_test": 0, "q2_ln_backward": 0, "q3_rms_norm": 1.5,
-                                                  "q4_masked_batch_norm": 1}, []),
+                                                  "q4_masked_batch_norm": 1, "q1_ln_forward": 1}, []),
     }
 
 
