@@ -92,6 +92,16 @@ def bn_backward(dout, x, gamma, eps=1e-5):
     return dx, (dout * xhat).sum(dim=0), dout.sum(dim=0)
 '''
 
+# the (N, D) training forward the batch-norm chapter prints: it rejects (N, C, H, W)
+CHAPTER_BN_TRAIN_FORWARD = '''
+def bn_train_forward(x, gamma, beta, eps=1e-5):
+    if x.dim() != 2:
+        raise ValueError("x must be (N, D)")
+    mean = x.mean(dim=0)
+    var = ((x - mean) ** 2).mean(dim=0)
+    return (x - mean) / torch.sqrt(var + eps) * gamma + beta, mean, var
+'''
+
 AUTOGRAD_HELPER = '''
 def _helper(dout, x, gamma, eps=1e-5):
     x = x.detach().clone().requires_grad_()
@@ -119,6 +129,11 @@ def a1_tricks(host: str, tests_dir: str) -> dict:
         # ---- a chapter-style (N, D) backward handed in: only the (N, D) worked value passes
         "copies_the_chapter": (lambda nb: replace_def(nb, "bn_backward", CHAPTER_BN_BACKWARD),
                                {"q3_backward": 0.5}, None),
+        # ---- the chapter's (N, D) training forward handed in: the hidden comparison with torch and
+        # the eps test include (N, C, H, W) inputs (2 points lost); the ValueError, batch-of-one and
+        # no-builtin points stay
+        "copies_the_chapter_forward": (lambda nb: replace_def(nb, "bn_train_forward", CHAPTER_BN_TRAIN_FORWARD),
+                                       {"q1_train_forward": 3}, None),
         # ---- a graded name bound by assignment to autograd: the autograd guard applies to it
         "rebinding": (lambda nb: replace_def(nb, "bn_backward", AUTOGRAD_HELPER + "\nbn_backward = _helper\n"),
                       q3_zero, "autograd"),
@@ -295,7 +310,7 @@ A1_SUBMISSIONS = {
     "a1_modes_frames": ["modes_off", "frames"],
     "a1_package_in_place": ["package_layers", "in_place"],
     "a1_wire_tamper_fork_bomb": ["wire_tamper", "fork_bomb"],
-    "a1_copies_the_chapter": ["copies_the_chapter"],
+    "a1_copies_the_chapter": ["copies_the_chapter", "copies_the_chapter_forward"],
 }
 
 
