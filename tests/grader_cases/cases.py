@@ -405,19 +405,27 @@ def encoder_logits(model, tokens, key_padding_mask=None):
         "a3_instance_override": (override, {"q2_pre_ln_block": 0, "q3_post_ln_block": 0,
                                             "q4_encoder_logits": 0, "q5_ffn_grad_norms": 0,
                                             "q6_gradient_profile": 0}, []),
-        "a3_hardcoded_profile": (replace_def(master, "gradient_profile", '''
+        # q6: a hard-coded profile; q1: the chapter's last-axis layer norm (the question asks for the
+        # last weight.dim() axes): only the hidden edge-case test (a one-axis weight) passes; the
+        # blocks of q2-q5 pass one-axis weights, so they keep their points
+        "a3_hardcoded_profile": (replace_def(replace_def(master, "layer_norm", '''
+def layer_norm(x, weight, bias, eps=1e-5):
+    mean = x.mean(dim=-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + eps) * weight + bias
+'''), "gradient_profile", '''
 def gradient_profile(norm_position, n_layers=12, seeds=(0, 1, 2)):
     up = torch.linspace(1.0, 2.0, n_layers)
     col = up if norm_position == "post" else up.flip(0)
     return torch.stack([col, col], dim=1)
-'''), {"q6_gradient_profile": 0}, []),
+'''), {"q6_gradient_profile": 0, "q1_layer_norm": 1}, []),
         # three classic mistakes lose the points of the tests that catch them: the unbiased
         # variance (q1, q3, q2's comparisons with torch; q2's public tests and its companions test
         # do not depend on it), a Pre-LN stack without its final norm (q4's reference; its batch-
         # of-one test still holds), gradients never zeroed (q5), and q6 follows from them
         "a3_mistakes": (edit_def(edit_def(edit_def(master, "layer_norm",
-                                                   "var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)",
-                                                   "var = x.var(dim=-1, keepdim=True)"),
+                                                   "var = centered.pow(2).mean(-1, keepdim=True)",
+                                                   "var = groups.var(-1, keepdim=True)"),
                                           "encoder_logits", '    if model.norm_position == "pre":\n'
                                           "        f = model.final_norm\n        h = layer_norm(h, f.weight, f.bias, f.eps)\n", ""),
                                  "ffn_grad_norms", "    model.zero_grad(set_to_none=True)\n", ""),
