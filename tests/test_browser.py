@@ -210,6 +210,15 @@ def _open_page(p, base, external, current, found):
     return browser, page
 
 
+def _record(page, info, found, results, rel):
+    """End a page's visit: its console messages and failed requests go into ``info``, kept as
+    ``results["pages"][rel]``."""
+    page.wait_for_timeout(50)
+    info["console"] = [m for m in found.get("console", []) if m not in KNOWN_CONSOLE]
+    info["http"] = list(found.get("http", []))
+    results["pages"][rel] = info
+
+
 def _search(page, url):
     """Open a search URL; the links of its results (waits up to 10 s for the first)."""
     page.goto(url, wait_until="load")
@@ -296,10 +305,7 @@ def crawl(site):
             set_theme(page, "light")
             tick("axe")
             info["a11y"] = a11y
-            page.wait_for_timeout(50)
-            info["console"] = [m for m in found.get("console", []) if m not in KNOWN_CONSOLE]
-            info["http"] = list(found.get("http", []))
-            results["pages"][rel] = info
+            _record(page, info, found, results, rel)
         for word in SEARCH_WORDS:
             current[0] = f"search.html?q={word}"
             results["search"][word] = len(_search(page, f"{base}search.html?q={word}"))
@@ -448,10 +454,7 @@ def zh_crawl(zh_site):
                     back = urljoin(english, html_module.unescape(found_back.group(1))) if found_back else None
                     if back != f"{base}{ZH}/{rel}":
                         info["switch"].append(f"the English page links to {back}, not back here")
-            page.wait_for_timeout(50)
-            info["console"] = [m for m in found.get("console", []) if m not in KNOWN_CONSOLE]
-            info["http"] = list(found.get("http", []))
-            results["pages"][rel] = info
+            _record(page, info, found, results, rel)
         for word in ZH_SEARCH:
             current[0] = f"{ZH}/search.html?q={word}"
             results["search"][word] = _search(page, f"{base}{ZH}/search.html?q={word}")
