@@ -417,7 +417,7 @@ def layer_norm(x, weight, bias, eps=1e-5):
 def gradient_profile(norm_position, n_layers=12, seeds=(0, 1, 2)):
     up = torch.linspace(1.0, 2.0, n_layers)
     col = up if norm_position == "post" else up.flip(0)
-    return torch.stack([col, col], dim=1)
+    return torch.stack([col, col, col, col], dim=1)
 '''), {"q6_gradient_profile": 0, "q1_layer_norm": 1}, []),
         # three classic mistakes lose the points of the tests that catch them: the unbiased
         # variance (q1, q3, q2's comparisons with torch; q2's public tests and its companions test
