@@ -33,6 +33,8 @@ import provenance
 # and the spellings of non-finite values.
 _NUMBER = re.compile(r"[-+\u2212]?(?:\d[\d,_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|\b(?:nan|NaN|inf|Inf)\b")
 _SPACE = re.compile(r"[ \t\u00a0]+")
+# numpy pads an array's entries to one width, so the spaces inside its brackets follow the digits
+_BRACKET_SPACE = re.compile(r"(?<=\[) | (?=\])")
 # what rounding changes inside HTML besides its numbers: an embedded image (an interactive figure's
 # fallback PNG) and a digest of the data (the figure's element id)
 _DATA_URI = re.compile(r"(data:[\w/+.-]+;base64,)[A-Za-z0-9+/=]+")
@@ -40,11 +42,12 @@ _DIGEST = re.compile(r"\b(nrfig-)[0-9a-f]+\b")
 
 
 def shape(text: str) -> str:
-    """``text`` with every number replaced by ``#`` and runs of spaces collapsed: what of a printed
-    table or a figure's data stays the same when rounding changes the digits. Base64 payloads of
-    data URIs and interactive figures' digest ids are masked too."""
+    """``text`` with every number replaced by ``#``, runs of spaces collapsed and the padding
+    inside brackets dropped: what of a printed table, array or a figure's data stays the same when
+    rounding changes the digits. Base64 payloads of data URIs and interactive figures' digest ids
+    are masked too."""
     text = _DIGEST.sub(r"\1#", _DATA_URI.sub(r"\1#", text))
-    return _SPACE.sub(" ", _NUMBER.sub("#", text))
+    return _BRACKET_SPACE.sub("", _SPACE.sub(" ", _NUMBER.sub("#", text)))
 
 
 def _shaped(outputs):

@@ -37,6 +37,7 @@ def test_margin_is_relative_and_signed():
     (dict(op="=="), ValueError, "op"),
     (dict(value="1"), TypeError, "value"),
     (dict(threshold=float("inf")), ValueError, "threshold"),
+    (dict(scale="log"), ValueError, "scale"),
 ])
 def test_malformed_claims_are_rejected(kwargs, err, match):
     args = dict(key="ch.ok", sentence="s", value=1.0, op=">", threshold=0.0) | kwargs
@@ -54,3 +55,6 @@ def test_claims_are_logged_when_asked(tmp_path, monkeypatch):
     assert [r["key"] for r in rows] == ["ch.logged", "ch.failed"]
     assert rows[0]["held"] is True and rows[1]["held"] is False
     assert rows[0]["margin"] == pytest.approx(0.5)
+    claim("ch.gap", "a gap near zero", 1e-8, "<", 0.03, scale="amount")
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert rows[0]["scale"] is None and rows[-1]["scale"] == "amount"

@@ -153,6 +153,15 @@ def test_margins_are_linear_unless_threshold_and_values_are_all_positive():
     # "<" measures ln(t / v); a value at the threshold's other side fails on either scale
     small = {"op": "<", "threshold": 0.2, "values": dict(zip(runs, [0.1, 0.05, 0.21, 0.1, 0.1, 0.1, 0.1]))}
     assert tool.log_scale(small, labels) and tool.status(small, labels) == "fails"
+    # a gap near zero (the values of batch_norm.train_mode_whole_set on a second CPU): as a factor
+    # the run at 2e-8 sits 14 log units on the safe side and is most of the spread (0.9 spreads,
+    # "fragile"); declared an amount, every run is 0.023 to 0.03 below the bar of 0.03
+    gap = {"op": "<", "threshold": 0.03,
+           "values": dict(zip(runs, [0.00463, 1.99e-08, 0.00185, 0.000926, 0.0037, 0.000926, 0.00741]))}
+    assert tool.log_scale(gap, labels) and tool.status(gap, labels) == "fragile"
+    gap["scale"] = "amount"
+    assert not tool.log_scale(gap, labels) and tool.status(gap, labels) == "firm"
+    assert tool.spread_margin(gap, labels)[0] == pytest.approx(10.4, abs=0.1)
 
 
 def test_a_claim_failing_in_one_run_fails_however_many_spreads_its_mean_stands():

@@ -89,6 +89,10 @@ def test_shape_masks_digits_not_words():
     assert portable.shape(a) == portable.shape(b)
     assert portable.shape("Post-LN trains") != portable.shape("Pre-LN trains")
     assert portable.shape("3 rows") != portable.shape("3 rows\n4 rows")
+    # numpy's padding of array entries follows their digits; the number of entries is shape
+    assert portable.shape("[0.5   0.625 0.7  ]") == portable.shape("[0.512 0.625 0.7  ]") == "[# # #]"
+    assert portable.shape("[ 0.1 -0.25]") == portable.shape("[0.12 0.25]")
+    assert portable.shape("[94, 71]") != portable.shape("[94]")
 
 
 def test_shape_masks_what_rounding_changes_in_an_interactive_figure():

@@ -24,8 +24,10 @@ deviation: how many seed-to-seed spreads the claim stands from failing. When the
 every value are positive (ratios, losses, norms, accuracies: quantities that vary by a factor), the
 distance is measured as a factor, :math:`d = \ln(v/t)` (or :math:`\ln(t/v)` for ``<``), so that one
 run far on the safe side, say a ratio of 18 against a threshold of 5 where the others sit at 5 to 7,
-does not count as spread that endangers the claim. A claim under
-:data:`FRAGILE` (2) spreads is *fragile*: a new seed or another CPU would make it fail now and then.
+does not count as spread that endangers the claim. A claim about an amount near zero (a gap
+``abs(a - b)`` below a bar) says so, ``claim(..., scale="amount")``, and is measured as a
+difference: as a factor, a run at 1e-8 would sit far on the safe side and count as spread. A claim
+under :data:`FRAGILE` (2) spreads is *fragile*: a new seed or another CPU would make it fail now and then.
 Values identical in every run (a count, an exact result) have no spread: such a claim is *exact*.
 Statements true by construction (``normres.claims.check``) are kept apart, as checks.
 """
@@ -82,6 +84,8 @@ def notebook_entry(runs: dict[str, list[dict]]) -> dict:
             if label == STORED:   # the stored run states the claim
                 entry.update(sentence=rec["sentence"], op=rec["op"], threshold=rec["threshold"],
                              kind=rec.get("kind", "experiment"))
+                if rec.get("scale"):
+                    entry["scale"] = rec["scale"]
             entry["values"][label] = rec["value"]
             entry["thresholds"][label] = rec["threshold"]
     for entry in claims.values():   # a threshold computed from the data differs by run
@@ -233,10 +237,12 @@ def _signed(value, op: str, threshold: float, log: bool = False):
 
 def _distances(claim: dict, labels: list[str]):
     """The signed distances of the runs ``labels`` (None for a missing run), on a log scale when
-    the threshold and every value are positive (see the module docstring)."""
+    the threshold and every value are positive, unless the claim's ``scale`` is ``"amount"`` (see
+    the module docstring)."""
     pairs = [(claim["values"].get(x), claim.get("thresholds", {}).get(x, claim["threshold"]))
              for x in labels]
-    log = all(v is not None and math.isfinite(v) and v > 0 and t > 0 for v, t in pairs)
+    positive = all(v is not None and math.isfinite(v) and v > 0 and t > 0 for v, t in pairs)
+    log = positive and claim.get("scale") != "amount"
     return [_signed(v, claim["op"], t, log) for v, t in pairs], log
 
 
@@ -341,7 +347,8 @@ def render(ledger: dict) -> str:
         "three seed-to-seed spreads from failing. When the threshold and every value are positive "
         "(ratios, losses, norms, accuracies), the distance is measured as a factor, the logarithm "
         "of value over threshold, so that a run far on the safe side does not count as a danger "
-        f"(such margins are marked ×). A claim under {FRAGILE:g} spreads is marked "
+        "(such margins are marked ×), except for a claim about an amount near zero, such as a gap "
+        f"between two accuracies, which is measured as a difference. A claim under {FRAGILE:g} spreads is marked "
         "**fragile**: it held in every run here, but a new seed or another machine would make it "
         "fail now and then. A claim whose value is the same in every run (a count, an exact "
         "result) has no spread and is marked *exact*. Statements that are true by construction "

@@ -13,7 +13,8 @@ threshold, relative to the threshold's size:
 :math:`|t|` replaced by 1 when :math:`t = 0`); a claim holds with margin :math:`m \ge 0`.
 
 When the environment variable ``NORMRES_CLAIMS_LOG`` names a file, every claim (held or not)
-is appended to it as one JSON line: key, sentence, value, op, threshold, margin, held, seed.
+is appended to it as one JSON line: key, sentence, value, op, threshold, margin, held, seed,
+kind and scale.
 ``make test-seeds`` collects these lines into the book's ledger of claims (``chapters/ledger.json``,
 rendered as the page ``chapters/ledger.md`` by ``tools/ledger.py``).
 
@@ -35,7 +36,7 @@ import re
 
 from .bench.seeding import current_seed
 
-__all__ = ["claim", "check", "margin", "OPS", "LEDGER_RTOL", "KINDS"]
+__all__ = ["claim", "check", "margin", "OPS", "LEDGER_RTOL", "KINDS", "SCALES"]
 
 LEDGER_RTOL = 0.1
 _ledger_cache: dict = {}
@@ -47,6 +48,7 @@ OPS = {
     "<=": lambda v, t: v <= t,
 }
 KINDS = ("experiment", "check")
+SCALES = ("amount",)
 _KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 
 
@@ -65,7 +67,8 @@ def _as_float(x, name: str) -> float:
     return float(x)
 
 
-def claim(key: str, sentence: str, value, op: str, threshold, *, kind: str = "experiment") -> None:
+def claim(key: str, sentence: str, value, op: str, threshold, *, kind: str = "experiment",
+          scale: str | None = None) -> None:
     """Assert that ``value <op> threshold``.
 
     It returns nothing, so a claim that ends a notebook cell prints nothing (a trailing ``;`` does
@@ -81,6 +84,12 @@ def claim(key: str, sentence: str, value, op: str, threshold, *, kind: str = "ex
             numerics; the ledger gives its margin in spreads over seeds) or ``"check"`` (true by
             construction: an identity, a property of the code; :func:`check` is the shorthand).
             The ledger lists checks apart from the experimental claims.
+        scale: how the ledger measures the claim's distance from its threshold over seeds. None
+            (the default): as a factor (a log ratio) when the threshold and every value are
+            positive (ratios, losses, norms), else as a difference. ``"amount"``: always as a
+            difference, for a gap such as ``abs(a - b)`` whose values sit near zero, where a log
+            ratio would put a run at 1e-8 against a threshold of 0.03 fifteen log units on the
+            safe side and count that as spread.
 
     Raises:
         AssertionError: naming the key, the sentence, the value and the threshold, when the claim
@@ -95,6 +104,8 @@ def claim(key: str, sentence: str, value, op: str, threshold, *, kind: str = "ex
         raise ValueError(f"op must be one of {tuple(OPS)}, got {op!r}")
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if scale is not None and scale not in SCALES:
+        raise ValueError(f"scale must be None or one of {SCALES}, got {scale!r}")
     v = _as_float(value, "value")
     t = _as_float(threshold, "threshold")
     if not math.isfinite(t):
@@ -105,7 +116,7 @@ def claim(key: str, sentence: str, value, op: str, threshold, *, kind: str = "ex
     if log:
         record = {"key": key, "sentence": sentence, "value": v if math.isfinite(v) else None,
                   "op": op, "threshold": t, "margin": m if math.isfinite(m) else None,
-                  "held": held, "seed": current_seed(), "kind": kind}
+                  "held": held, "seed": current_seed(), "kind": kind, "scale": scale}
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
     if not held:
