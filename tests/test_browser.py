@@ -72,24 +72,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def zh_build(tmp_path_factory):
-    """The Chinese edition's build (tools/i18n.py build, warnings as errors), started in the
-    background as soon as the module starts: it needs nothing of the English build, so it runs
-    while that one is built (here or by another worker) and crawled. ``(folder, process)``."""
-    import subprocess
-    import sys
-    base = tmp_path_factory.mktemp("zh")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "i18n.py"), "build", str(base / ZH),
-                             str(base / "doctrees")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    yield base, proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture(scope="module")
-def site(zh_build, book_build):
+def site(book_build):
     assert book_build.returncode == 0, book_build.log[-3000:]
     handler = functools.partial(_Quiet, directory=str(book_build.html))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -408,11 +391,14 @@ ZH_LINK = "nav.edition-switch a.edition-link"
 
 
 @pytest.fixture(scope="module")
-def zh_site(zh_build, book_build):
+def zh_site(book_build, tmp_path_factory):
+    import subprocess
+    import sys
     assert book_build.returncode == 0, book_build.log[-3000:]
-    base, proc = zh_build
-    log, _ = proc.communicate(timeout=900)
-    assert proc.returncode == 0, "the Chinese edition does not build without warnings:\n" + log[-4000:]
+    base = tmp_path_factory.mktemp("zh")
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "i18n.py"), "build", str(base / ZH),
+                          str(base / "doctrees")], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, "the Chinese edition does not build without warnings:\n" + (run.stdout + run.stderr)[-4000:]
     root = base / "site"   # the English book with the Chinese edition under it (links, not copies)
     root.mkdir()
     for entry in book_build.html.iterdir():
