@@ -21,6 +21,9 @@ language. Active in both builds (``_config.yml``); the Chinese one is ``tools/i1
   after Sphinx translates a page).
 - **Search.** Sphinx's Chinese indexer looks each word up in a list of all Latin words seen so far
   (quadratic); it gets a set with the same answers.
+- **Downloads.** The download button serves ``_sources/<page>.ipynb``, which Sphinx copies from the
+  English source; in a translated build it is replaced by the page's translated notebook
+  (``locales/<lang>/notebooks/<page>.ipynb``, the one the launch buttons open) where there is one.
 - **Language switch.** Each page starts with a link to the same page in the other edition
   (English at the site root, Chinese under ``zh_CN/``), and has ``<link rel="alternate">`` to both.
 """
@@ -121,6 +124,20 @@ def _translate_ui(app, exception):
             script.write_text(new, encoding="utf-8")
 
 
+def _translated_downloads(app, exception):
+    """In a translated build, ``_sources/<page>.ipynb`` (the download button's file) becomes the
+    page's translated notebook."""
+    language = app.config.language
+    if exception is not None or not language or language == "en" or app.builder.format != "html":
+        return
+    notebooks = Path(app.srcdir, "locales", language, "notebooks")
+    sources = Path(app.outdir, "_sources")
+    for copied in sources.rglob("*.ipynb"):
+        translated = notebooks / copied.relative_to(sources)
+        if translated.is_file():
+            copied.write_bytes(translated.read_bytes())
+
+
 class _TermSet(list):
     """Sphinx's Chinese search keeps every Latin word of the book in a list and asks it, for every
     word it stems, whether the word is in it: quadratic (15 s of a 45 s build). The same answers
@@ -175,6 +192,7 @@ def setup(app):
     app.add_config_value("normres_language_links", True, "html")
     app.connect("html-page-context", _language_links)
     app.connect("build-finished", _translate_ui)
+    app.connect("build-finished", _translated_downloads)
     app.connect("builder-inited", _fast_chinese_search)
     app.connect("doctree-read", _translate_toc_captions)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

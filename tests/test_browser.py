@@ -497,6 +497,20 @@ def test_zh_solutions_open_and_figures_respond(zh_crawl, crawl):
     _zh_fail_on(zh_crawl, "dead_figures")
 
 
+def test_zh_downloads_are_the_chinese_notebooks(zh_site):
+    """The download button's notebook (``_sources/<page>.ipynb``) in the Chinese edition is the
+    translated notebook the launch buttons open, not the English source."""
+    _, root = zh_site
+    notebooks = ROOT / "locales" / ZH / "notebooks"
+    found = sorted(notebooks.rglob("*.ipynb"))
+    assert len(found) >= 12, found
+    for nb in found:
+        rel = nb.relative_to(notebooks)
+        served = root / ZH / "_sources" / rel
+        assert served.is_file() and served.read_bytes() == nb.read_bytes(), \
+            f"{rel}: the Chinese edition's download is not locales/{ZH}/notebooks/{rel}"
+
+
 def test_zh_language_switch_resolves_both_ways(zh_crawl):
     _zh_fail_on(zh_crawl, "switch")
 
