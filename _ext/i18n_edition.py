@@ -100,10 +100,15 @@ def ui_strings(app) -> dict[str, str]:
     return table
 
 
+def _translated_html(app, exception) -> bool:
+    """Whether a build that just finished was a successful HTML build of a translation."""
+    language = app.config.language
+    return exception is None and bool(language) and language != "en" and app.builder.format == "html"
+
+
 def _translate_ui(app, exception):
     """The interface strings the templates and scripts hard-code, in the built pages."""
-    language = app.config.language
-    if exception is not None or not language or language == "en" or app.builder.format != "html":
+    if not _translated_html(app, exception):
         return
     table = ui_strings(app)
     if not table:
@@ -127,10 +132,9 @@ def _translate_ui(app, exception):
 def _translated_downloads(app, exception):
     """In a translated build, ``_sources/<page>.ipynb`` (the download button's file) becomes the
     page's translated notebook."""
-    language = app.config.language
-    if exception is not None or not language or language == "en" or app.builder.format != "html":
+    if not _translated_html(app, exception):
         return
-    notebooks = Path(app.srcdir, "locales", language, "notebooks")
+    notebooks = Path(app.srcdir, "locales", app.config.language, "notebooks")
     sources = Path(app.outdir, "_sources")
     for copied in sources.rglob("*.ipynb"):
         translated = notebooks / copied.relative_to(sources)
