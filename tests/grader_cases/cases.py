@@ -401,6 +401,22 @@ def encoder_logits(model, tokens, key_padding_mask=None):
     return model(tokens, key_padding_mask)
 ''')
     return {
+        # honest, written unlike the master: q6 takes its own backward pass with
+        # torch.autograd.grad over the four weights (no .grad left by ffn_grad_norms) under no_grad
+        "a3_honest_own_backward": (replace_def(master, "gradient_profile", '''
+def gradient_profile(norm_position, n_layers=12, seeds=(0, 1, 2)):
+    rows = []
+    for s in seeds:
+        model, batch = init_setup(norm_position, n_layers, s)
+        logits = encoder_logits(model, batch.tokens, batch.key_padding_mask)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch.labels.flatten(), ignore_index=-100)
+        weights = [w for b in model.blocks for w in (b.ffn.linear1.weight, b.ffn.linear2.weight,
+                                                     b.self_attn.in_proj.weight, b.self_attn.out_proj.weight)]
+        grads = torch.autograd.grad(loss, weights)
+        with torch.no_grad():
+            rows.append(torch.stack([g.norm() for g in grads]).reshape(n_layers, 4))
+    return torch.stack(rows).mean(0)
+'''), {}, []),
         # q5 and q6 call encoder_logits, so they fall with it
         "a3_instance_override": (override, {"q2_pre_ln_block": 0, "q3_post_ln_block": 0,
                                             "q4_encoder_logits": 0, "q5_ffn_grad_norms": 0,
